@@ -1,0 +1,229 @@
+// Package backend is the merged account popbridge serves: the sealed legacy
+// archive under a prefix (default "Local") and, later, the upstream IMAP
+// mailbox at the top level. It implements imapserver.Session.
+//
+// Implementation notes (invariants from design.md):
+//
+//   - The legacy archive is sealed: archive files are only ever opened with
+//     os.Open (read-only). Flags, expunges and moves of legacy messages are
+//     an overlay in the store (store.Message.Flags / Hidden).
+//   - Messages appended or copied into Local/… go to the bridge's own
+//     Maildir under data_dir/maildir, written to tmp/, fsynced, renamed into
+//     cur/ and the directory fsynced before the index records them.
+//   - Every change to a folder happens with that folder's mailbox lock held:
+//     commit to the store first, then update the in-memory view and notify
+//     the sessions (so unilateral updates never describe uncommitted state).
+//   - Before bytes are served from an archive offset, their CRC is checked
+//     against the index; a mismatch means the archive changed under us, the
+//     folder is re-indexed and the client gets a NO, never wrong bytes.
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/popbridge/popbridge/backend/archive"
+	"github.com/popbridge/popbridge/store"
+)
+
+// Source is one configured legacy archive.
+type Source struct {
+	Name   string
+	Path   string
+	Format archive.Format
+}
+
+// Options configures an Account. Zero values get documented defaults.
+type Options struct {
+	DB      *store.DB
+	DataDir string // bridge-owned Maildir lives in DataDir/maildir
+	// Prefix is the namespace of the legacy archive; default "Local".
+	Prefix  string
+	Sources []Source
+	// Flatten shows the folders of a single multi-folder source directly
+	// under the prefix (Local/Inbox rather than Local/<name>/Inbox).
+	Flatten bool
+	Logger  *slog.Logger
+	// Upstream, when set, serves every folder outside the prefix.
+	Upstream Upstream
+}
+
+// Account is the merged account. It is safe for concurrent use by many
+// sessions.
+type Account struct {
+	opts  Options
+	db    *store.DB
+	log   *slog.Logger
+	owned *ownedStore
+
+	mu    sync.Mutex
+	boxes map[uint32]*mailbox // loaded mailboxes by folder ID
+
+	indexMu  sync.Mutex // one indexing run at a time
+	probMu   sync.Mutex
+	problems map[string]string // problem text by path, reported once
+}
+
+// New creates an Account. Call Index to (re)build the archive index.
+func New(opts Options) (*Account, error) {
+	if opts.DB == nil {
+		return nil, errors.New("backend: Options.DB is required")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "Local"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DataDir == "" {
+		return nil, errors.New("backend: Options.DataDir is required")
+	}
+	owned, err := newOwnedStore(path.Join(opts.DataDir, "maildir"))
+	if err != nil {
+		return nil, err
+	}
+	a := &Account{
+		opts:     opts,
+		db:       opts.DB,
+		log:      opts.Logger,
+		owned:    owned,
+		boxes:    make(map[uint32]*mailbox),
+		problems: make(map[string]string),
+	}
+	if err := a.ensurePrefixFolder(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Prefix returns the archive namespace prefix.
+func (a *Account) Prefix() string { return a.opts.Prefix }
+
+// ensurePrefixFolder creates the "Local" container so that clients can
+// always create folders below it.
+func (a *Account) ensurePrefixFolder() error {
+	return a.db.Update(func(tx *store.Tx) error {
+		if _, err := tx.Folder(a.opts.Prefix); err == nil {
+			return nil
+		}
+		return tx.CreateFolder(&store.Folder{Name: a.opts.Prefix, NoSelect: true, Subscribed: true})
+	})
+}
+
+// isLocal reports whether an IMAP mailbox name is in the archive namespace.
+func (a *Account) isLocal(name string) bool {
+	p := a.opts.Prefix
+	return name == p || strings.HasPrefix(name, p+"/")
+}
+
+// report records a problem once (by path) and logs it.
+func (a *Account) report(p archive.Problem) {
+	key := p.Path
+	msg := p.Error()
+	a.probMu.Lock()
+	old, seen := a.problems[key]
+	a.problems[key] = msg
+	a.probMu.Unlock()
+	if !seen || old != msg {
+		a.log.Warn("archive problem", "path", p.Path, "offset", p.Offset, "err", p.Err)
+	}
+}
+
+// Problems returns the archive problems found so far, sorted.
+func (a *Account) Problems() []string {
+	a.probMu.Lock()
+	defer a.probMu.Unlock()
+	out := make([]string, 0, len(a.problems))
+	for _, v := range a.problems {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// FolderStatus is one line of `popbridge status`.
+type FolderStatus struct {
+	Name        string `json:"name"`
+	Source      string `json:"source,omitempty"`
+	Messages    int    `json:"messages"`
+	Hidden      int    `json:"hidden"`
+	Bytes       int64  `json:"bytes"`
+	UIDValidity uint32 `json:"uidvalidity"`
+	UIDNext     uint32 `json:"uidnext"`
+	NoSelect    bool   `json:"noselect,omitempty"`
+	Missing     bool   `json:"missing,omitempty"`
+}
+
+// Status returns per-folder counts straight from the index.
+func (a *Account) Status() ([]FolderStatus, error) {
+	folders, err := a.db.Folders()
+	if err != nil {
+		return nil, err
+	}
+	var out []FolderStatus
+	err = a.db.View(func(tx *store.Tx) error {
+		for _, f := range folders {
+			st := FolderStatus{Name: f.Name, Source: f.Source, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, NoSelect: f.NoSelect, Missing: f.Missing}
+			err := tx.ForEachMessage(f.ID, func(m *store.Message) error {
+				if m.Hidden {
+					st.Hidden++
+					return nil
+				}
+				st.Messages++
+				st.Bytes += m.Size
+				return nil
+			})
+			if err != nil && !errors.Is(err, store.ErrNoFolder) {
+				return err
+			}
+			out = append(out, st)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// box returns the loaded mailbox for folder f, loading it on first use.
+func (a *Account) box(f *store.Folder) (*mailbox, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if b, ok := a.boxes[f.ID]; ok {
+		return b, nil
+	}
+	b, err := loadMailbox(a, f)
+	if err != nil {
+		return nil, err
+	}
+	a.boxes[f.ID] = b
+	return b, nil
+}
+
+// boxByName resolves a local folder name to its mailbox.
+func (a *Account) boxByName(name string) (*mailbox, *store.Folder, error) {
+	f, err := a.db.Folder(name)
+	if err != nil {
+		if errors.Is(err, store.ErrNoFolder) {
+			return nil, nil, errNoSuchMailbox(name)
+		}
+		return nil, nil, err
+	}
+	if f.NoSelect {
+		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: fmt.Sprintf("%q is a folder container without messages of its own", name)}
+	}
+	b, err := a.box(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, f, nil
+}
+
+func errNoSuchMailbox(name string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: fmt.Sprintf("no folder named %q", name)}
+}

@@ -1,0 +1,108 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/popbridge/popbridge/backend/archive"
+	"github.com/popbridge/popbridge/store"
+)
+
+// errArchiveChanged is returned when the bytes at a recorded archive
+// location are no longer the indexed message.
+var errArchiveChanged = errors.New("the archive file changed since it was indexed")
+
+// readServed returns the bytes served for m (CRLF, archive framing
+// removed), after checking they are still the indexed message.
+func (a *Account) readServed(f *store.Folder, m *store.Message) ([]byte, error) {
+	var served []byte
+	switch m.Src {
+	case store.SrcMbox:
+		file, err := os.Open(f.Loc) // read-only: the archive is sealed
+		if err != nil {
+			return nil, a.unavailable(f, fmt.Errorf("open mbox %s: %w", f.Loc, err))
+		}
+		raw := make([]byte, m.Length)
+		_, err = file.ReadAt(raw, m.Offset)
+		file.Close()
+		if err != nil && !(errors.Is(err, io.EOF) && false) {
+			return nil, a.changed(f, fmt.Errorf("read mbox %s at offset %d: %w", f.Loc, m.Offset, err))
+		}
+		served = archive.ServeMbox(raw)
+	case store.SrcFile:
+		raw, err := readFileLimited(m.Path)
+		if err != nil && os.IsNotExist(err) {
+			// The old client may have renamed it (Maildir flag change).
+			if p := findMaildirFile(m.Path); p != "" {
+				raw, err = readFileLimited(p)
+			}
+		}
+		if err != nil {
+			return nil, a.changed(f, fmt.Errorf("read %s: %w", m.Path, err))
+		}
+		served = archive.ServeFile(raw)
+	case store.SrcOwned:
+		b, err := a.owned.read(m.Path)
+		if err != nil {
+			return nil, a.unavailable(f, fmt.Errorf("read bridge maildir file %s: %w", m.Path, err))
+		}
+		served = b
+	default:
+		return nil, fmt.Errorf("message %d has an unknown source %q", m.UID, m.Src)
+	}
+	if crc(served) != m.CRC {
+		return nil, a.changed(f, fmt.Errorf("message UID %d in %q: %w", m.UID, f.Name, errArchiveChanged))
+	}
+	return served, nil
+}
+
+// changed schedules a full re-index of the folder and returns a NO that
+// tells the client to try again.
+func (a *Account) changed(f *store.Folder, err error) error {
+	a.log.Warn("archive changed under the bridge; re-indexing", "mailbox", f.Name, "err", err)
+	_ = a.db.Update(func(tx *store.Tx) error {
+		sf, e := tx.Folder(f.Name)
+		if e != nil {
+			return e
+		}
+		sf.ScanEnd = 0 // forces a full rescan, survivors matched by fingerprint
+		return tx.PutFolder(sf)
+	})
+	go func() {
+		if _, err := a.Index(context.Background(), nil); err != nil {
+			a.log.Error("re-index failed", "err", err)
+		}
+	}()
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: fmt.Sprintf("%v; the folder is being re-indexed, try again", err)}
+}
+
+func (a *Account) unavailable(f *store.Folder, err error) error {
+	a.log.Warn("message unavailable", "mailbox", f.Name, "err", err)
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: err.Error()}
+}
+
+// findMaildirFile looks for a Maildir file whose unique name matches p's
+// in cur/ or new/.
+func findMaildirFile(p string) string {
+	key := filepath.Base(fileKey(p))
+	dir := filepath.Dir(filepath.Dir(p))
+	for _, sub := range []string{"cur", "new"} {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), key) {
+				return filepath.Join(dir, sub, e.Name())
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,457 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/popbridge/popbridge/store"
+)
+
+// Upstream serves every folder outside the archive prefix. Issue B's
+// imapclient-backed implementation and the demo's in-memory server both
+// provide one session per client session.
+type Upstream interface {
+	NewSession(user string) (imapserver.Session, error)
+}
+
+// Session is one client's view of the merged account. Backends speak UIDs;
+// sequence numbers belong to the session (its SessionTracker).
+type Session struct {
+	a    *Account
+	user string
+	up   imapserver.Session // nil without upstream
+
+	sel        *view // selected local folder
+	upSelected bool  // the selected folder is upstream
+}
+
+// view is a selected local folder.
+type view struct {
+	box       *mailbox
+	tracker   *imapserver.SessionTracker
+	readOnly  bool
+	searchRes imap.UIDSet
+}
+
+var (
+	_ imapserver.Session          = (*Session)(nil)
+	_ imapserver.SessionMove      = (*Session)(nil)
+	_ imapserver.SessionNamespace = (*Session)(nil)
+)
+
+// NewSession starts a session for an authenticated user.
+func (a *Account) NewSession(user string) (*Session, error) {
+	s := &Session{a: a, user: user}
+	if a.opts.Upstream != nil {
+		up, err := a.opts.Upstream.NewSession(user)
+		if err != nil {
+			return nil, fmt.Errorf("upstream session: %w", err)
+		}
+		s.up = up
+	}
+	return s, nil
+}
+
+// Close ends the session.
+func (s *Session) Close() error {
+	s.closeView()
+	if s.up != nil {
+		return s.up.Close()
+	}
+	return nil
+}
+
+// Login is never called: the server authenticates before the session exists.
+func (s *Session) Login(username, password string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "already authenticated"}
+}
+
+func (s *Session) closeView() {
+	if s.sel != nil {
+		s.sel.tracker.Close()
+		s.sel = nil
+	}
+}
+
+func (s *Session) noUpstream(name string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent,
+		Text: fmt.Sprintf("no folder named %q (only %s/… exists: no upstream server is configured)", name, s.a.opts.Prefix)}
+}
+
+func errReadOnly() error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "the mailbox is open read-only (EXAMINE); SELECT it to change it"}
+}
+
+// Namespace: personal namespace with "/" as the delimiter.
+func (s *Session) Namespace() (*imap.NamespaceData, error) {
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}}}, nil
+}
+
+// Select opens a folder.
+func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	s.closeView()
+	if s.upSelected {
+		s.upSelected = false
+		if s.up != nil {
+			_ = s.up.Unselect()
+		}
+	}
+	name = normName(name)
+	if !s.a.isLocal(name) {
+		if s.up == nil {
+			return nil, s.noUpstream(name)
+		}
+		d, err := s.up.Select(name, options)
+		if err == nil {
+			s.upSelected = true
+		}
+		return d, err
+	}
+	b, _, err := s.a.boxByName(name)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v := &view{box: b, tracker: b.tracker.NewSession(), readOnly: options != nil && options.ReadOnly}
+	s.sel = v
+	flags := b.flagsLocked()
+	perm := []imap.Flag{}
+	if !v.readOnly {
+		perm = append(append(perm, flags...), imap.FlagWildcard)
+	}
+	var firstUnseen uint32
+	for i, m := range b.msgs {
+		if !hasFlag(m.flags, imap.FlagSeen) {
+			firstUnseen = uint32(i) + 1
+			break
+		}
+	}
+	return &imap.SelectData{
+		Flags:             flags,
+		PermanentFlags:    perm,
+		NumMessages:       uint32(len(b.msgs)),
+		FirstUnseenSeqNum: firstUnseen,
+		UIDNext:           imap.UID(b.uidNext),
+		UIDValidity:       b.uidValidity,
+	}, nil
+}
+
+// Unselect closes the selected folder.
+func (s *Session) Unselect() error {
+	if s.upSelected {
+		s.upSelected = false
+		return s.up.Unselect()
+	}
+	s.closeView()
+	return nil
+}
+
+// normName makes INBOX case-insensitive and drops a trailing delimiter.
+func normName(name string) string {
+	name = strings.TrimSuffix(name, "/")
+	if strings.EqualFold(name, "INBOX") {
+		return "INBOX"
+	}
+	return name
+}
+
+// Status reports on a folder without selecting it.
+func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	name = normName(name)
+	if !s.a.isLocal(name) {
+		if s.up == nil {
+			return nil, s.noUpstream(name)
+		}
+		return s.up.Status(name, options)
+	}
+	b, _, err := s.a.boxByName(name)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.statusLocked(name, options), nil
+}
+
+// List lists folders: the upstream's first, then the archive's.
+func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	if len(patterns) == 0 || (len(patterns) == 1 && patterns[0] == "") {
+		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: '/'})
+	}
+	if s.up != nil {
+		if err := s.up.List(w, ref, patterns, options); err != nil {
+			return err
+		}
+	}
+	folders, err := s.a.db.Folders()
+	if err != nil {
+		return err
+	}
+	names := make(map[string]bool, len(folders))
+	for _, f := range folders {
+		names[f.Name] = true
+	}
+	for _, f := range folders {
+		match := false
+		for _, p := range patterns {
+			if imapserver.MatchList(f.Name, '/', ref, p) {
+				match = true
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		if options != nil && options.SelectSubscribed && !f.Subscribed {
+			continue
+		}
+		d := &imap.ListData{Mailbox: f.Name, Delim: '/'}
+		if f.NoSelect {
+			d.Attrs = append(d.Attrs, imap.MailboxAttrNoSelect)
+		}
+		if hasChild(folders, f.Name) {
+			d.Attrs = append(d.Attrs, imap.MailboxAttrHasChildren)
+		} else {
+			d.Attrs = append(d.Attrs, imap.MailboxAttrHasNoChildren)
+		}
+		if f.Subscribed && options != nil && (options.ReturnSubscribed || options.SelectSubscribed) {
+			d.Attrs = append(d.Attrs, imap.MailboxAttrSubscribed)
+		}
+		if f.SpecialUse != "" {
+			d.Attrs = append(d.Attrs, imap.MailboxAttr(f.SpecialUse))
+		}
+		if err := w.WriteList(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasChild(folders []store.Folder, name string) bool {
+	p := name + "/"
+	i := sort.Search(len(folders), func(i int) bool { return folders[i].Name > p })
+	_ = i
+	for _, f := range folders {
+		if strings.HasPrefix(f.Name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Create makes a bridge-owned folder under the prefix (parents included).
+func (s *Session) Create(name string, options *imap.CreateOptions) error {
+	name = normName(name)
+	if !s.a.isLocal(name) {
+		if s.up == nil {
+			return s.noUpstream(name)
+		}
+		return s.up.Create(name, options)
+	}
+	if err := validName(name); err != nil {
+		return err
+	}
+	return s.a.db.Update(func(tx *store.Tx) error {
+		parts := strings.Split(name, "/")
+		for i := 1; i <= len(parts); i++ {
+			n := strings.Join(parts[:i], "/")
+			f, err := tx.Folder(n)
+			if err == nil {
+				if i == len(parts) {
+					return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: fmt.Sprintf("folder %q already exists", name)}
+				}
+				_ = f
+				continue
+			}
+			if !errors.Is(err, store.ErrNoFolder) {
+				return err
+			}
+			if err := tx.CreateFolder(&store.Folder{Name: n, Created: true, Subscribed: true}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func validName(name string) error {
+	for _, part := range strings.Split(name, "/") {
+		if part == "" {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "folder names can't have empty levels"}
+		}
+		for _, r := range part {
+			if r < 0x20 || r == 0x7f || r == '*' || r == '%' {
+				return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: fmt.Sprintf("folder name %q has a character that can't be used", name)}
+			}
+		}
+	}
+	return nil
+}
+
+func errSealed(name string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
+		Text: fmt.Sprintf("%q is part of the legacy archive, which popbridge never changes; only folders created through popbridge can be renamed or deleted", name)}
+}
+
+// Delete removes a bridge-created folder (and the bridge's copies in it).
+func (s *Session) Delete(name string) error {
+	name = normName(name)
+	if !s.a.isLocal(name) {
+		if s.up == nil {
+			return s.noUpstream(name)
+		}
+		return s.up.Delete(name)
+	}
+	folders, err := s.a.db.Folders()
+	if err != nil {
+		return err
+	}
+	var f *store.Folder
+	for i := range folders {
+		if folders[i].Name == name {
+			f = &folders[i]
+		}
+	}
+	if f == nil {
+		return errNoSuchMailbox(name)
+	}
+	if !f.Created || name == s.a.opts.Prefix {
+		return errSealed(name)
+	}
+	if hasChild(folders, name) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeHasChildren, Text: fmt.Sprintf("folder %q has subfolders; delete them first", name)}
+	}
+	if err := s.a.db.Update(func(tx *store.Tx) error { return tx.DeleteFolder(name) }); err != nil {
+		return err
+	}
+	s.a.mu.Lock()
+	delete(s.a.boxes, f.ID)
+	s.a.mu.Unlock()
+	return s.a.owned.removeFolder(f.ID)
+}
+
+// Rename renames a bridge-created folder and its subfolders.
+func (s *Session) Rename(oldName, newName string, options *imap.RenameOptions) error {
+	oldName, newName = normName(oldName), normName(newName)
+	lo, ln := s.a.isLocal(oldName), s.a.isLocal(newName)
+	if !lo && !ln {
+		if s.up == nil {
+			return s.noUpstream(oldName)
+		}
+		return s.up.Rename(oldName, newName, options)
+	}
+	if lo != ln {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "folders can't be renamed between the server and the local archive; copy or move the messages instead"}
+	}
+	if err := validName(newName); err != nil {
+		return err
+	}
+	folders, err := s.a.db.Folders()
+	if err != nil {
+		return err
+	}
+	var moving []store.Folder
+	for _, f := range folders {
+		if f.Name == oldName || strings.HasPrefix(f.Name, oldName+"/") {
+			if !f.Created || f.Name == s.a.opts.Prefix {
+				return errSealed(f.Name)
+			}
+			moving = append(moving, f)
+		}
+	}
+	if len(moving) == 0 {
+		return errNoSuchMailbox(oldName)
+	}
+	err = s.a.db.Update(func(tx *store.Tx) error {
+		// parents of the new name
+		parts := strings.Split(newName, "/")
+		for i := 1; i < len(parts); i++ {
+			n := strings.Join(parts[:i], "/")
+			if _, err := tx.Folder(n); err == nil {
+				continue
+			}
+			if err := tx.CreateFolder(&store.Folder{Name: n, Created: true, Subscribed: true}); err != nil {
+				return err
+			}
+		}
+		for _, f := range moving {
+			nn := newName + strings.TrimPrefix(f.Name, oldName)
+			if err := tx.RenameFolder(f.Name, nn); err != nil {
+				if errors.Is(err, store.ErrFolderExists) {
+					return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: fmt.Sprintf("folder %q already exists", nn)}
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.a.mu.Lock()
+	for _, f := range moving {
+		if b, ok := s.a.boxes[f.ID]; ok {
+			b.mu.Lock()
+			b.name = newName + strings.TrimPrefix(f.Name, oldName)
+			b.mu.Unlock()
+		}
+	}
+	s.a.mu.Unlock()
+	return nil
+}
+
+// Subscribe marks a folder subscribed.
+func (s *Session) Subscribe(name string) error { return s.subscribe(name, true) }
+
+// Unsubscribe clears the subscription.
+func (s *Session) Unsubscribe(name string) error { return s.subscribe(name, false) }
+
+func (s *Session) subscribe(name string, on bool) error {
+	name = normName(name)
+	if !s.a.isLocal(name) {
+		if s.up == nil {
+			return s.noUpstream(name)
+		}
+		if on {
+			return s.up.Subscribe(name)
+		}
+		return s.up.Unsubscribe(name)
+	}
+	return s.a.db.Update(func(tx *store.Tx) error {
+		f, err := tx.Folder(name)
+		if err != nil {
+			return errNoSuchMailbox(name)
+		}
+		f.Subscribed = on
+		return tx.PutFolder(f)
+	})
+}
+
+// Poll sends pending unilateral updates.
+func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if s.upSelected {
+		return s.up.Poll(w, allowExpunge)
+	}
+	if s.sel == nil {
+		return nil
+	}
+	return s.sel.tracker.Poll(w, allowExpunge)
+}
+
+// Idle streams updates until stop is closed.
+func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	if s.upSelected {
+		return s.up.Idle(w, stop)
+	}
+	if s.sel == nil {
+		<-stop
+		return nil
+	}
+	return s.sel.tracker.Idle(w, stop)
+}

@@ -1,0 +1,606 @@
+package backend
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/popbridge/popbridge/backend/message"
+	"github.com/popbridge/popbridge/store"
+)
+
+// target is one message addressed by a command, as this session sees it.
+type target struct {
+	seq   uint32 // client-visible sequence number
+	uid   imap.UID
+	flags []imap.Flag
+	size  int64
+	date  time.Time
+}
+
+// resolveLocked turns a sequence or UID set into targets (b.mu held).
+func (v *view) resolveLocked(numSet imap.NumSet) []target {
+	b := v.box
+	if imap.IsSearchRes(numSet) {
+		numSet = v.searchRes
+	}
+	var out []target
+	switch set := numSet.(type) {
+	case imap.SeqSet:
+		set = staticSeqSet(set, uint32(len(b.msgs)))
+		for i, m := range b.msgs {
+			seq := v.tracker.EncodeSeqNum(uint32(i) + 1)
+			if seq != 0 && set.Contains(seq) {
+				out = append(out, target{seq: seq, uid: m.uid, flags: m.flags, size: m.size, date: m.date})
+			}
+		}
+	case imap.UIDSet:
+		set = staticUIDSet(set, b.maxUIDLocked())
+		for i, m := range b.msgs {
+			if set.Contains(m.uid) {
+				seq := v.tracker.EncodeSeqNum(uint32(i) + 1)
+				if seq == 0 {
+					continue
+				}
+				out = append(out, target{seq: seq, uid: m.uid, flags: m.flags, size: m.size, date: m.date})
+			}
+		}
+	}
+	return out
+}
+
+// staticSeqSet replaces "*" by max. "n:*" with n > max still means max
+// (RFC 3501 6.4.8: "*" is the largest number in use).
+func staticSeqSet(set imap.SeqSet, max uint32) imap.SeqSet {
+	out := make(imap.SeqSet, len(set))
+	for i, r := range set {
+		out[i] = r
+		staticRange(&out[i].Start, &out[i].Stop, max)
+	}
+	return out
+}
+
+func staticUIDSet(set imap.UIDSet, max imap.UID) imap.UIDSet {
+	out := make(imap.UIDSet, len(set))
+	for i, r := range set {
+		out[i] = r
+		staticRange((*uint32)(&out[i].Start), (*uint32)(&out[i].Stop), uint32(max))
+	}
+	return out
+}
+
+func staticRange(start, stop *uint32, max uint32) {
+	if *start == 0 {
+		*start = max
+	}
+	if *stop == 0 {
+		*stop = max
+	}
+	if *start > *stop {
+		*start, *stop = *stop, *start
+	}
+}
+
+func (s *Session) selected() (*view, error) {
+	if s.sel == nil {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "no folder selected"}
+	}
+	return s.sel, nil
+}
+
+const fetchChunk = 128
+
+// Fetch writes FETCH responses, UID first in each (Thunderbird wants it so).
+func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	if s.upSelected {
+		return s.up.Fetch(w, numSet, options)
+	}
+	v, err := s.selected()
+	if err != nil {
+		return err
+	}
+	b := v.box
+	b.mu.Lock()
+	targets := v.resolveLocked(numSet)
+	name := b.name
+	b.mu.Unlock()
+
+	markSeen := false
+	for _, bs := range options.BodySection {
+		if !bs.Peek {
+			markSeen = true
+		}
+	}
+	if v.readOnly {
+		markSeen = false
+	}
+	needBody := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	needRec := needBody || options.Envelope || options.BodyStructure != nil || markSeen
+
+	var firstErr error
+	for start := 0; start < len(targets); start += fetchChunk {
+		chunk := targets[start:min(start+fetchChunk, len(targets))]
+		recs := make([]*store.Message, len(chunk))
+		envs := make([][]byte, len(chunk))
+		bss := make([][]byte, len(chunk))
+		var folder *store.Folder
+		if needRec {
+			err := s.a.db.View(func(tx *store.Tx) error {
+				f, err := tx.Folder(name)
+				if err != nil {
+					return err
+				}
+				folder = f
+				for i, t := range chunk {
+					m, err := tx.Message(b.id, uint32(t.uid))
+					if err != nil {
+						continue
+					}
+					recs[i] = m
+					if options.Envelope {
+						envs[i] = tx.Envelope(b.id, uint32(t.uid))
+					}
+					if options.BodyStructure != nil {
+						bss[i] = tx.BodyStructure(b.id, uint32(t.uid))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		var seenUIDs []imap.UID
+		newBS := map[uint32][]byte{}
+		newEnv := map[uint32][]byte{}
+		for i, t := range chunk {
+			rec := recs[i]
+			if needRec && rec == nil {
+				continue // expunged meanwhile
+			}
+			var served []byte
+			if needBody || (options.BodyStructure != nil && bss[i] == nil) || (options.Envelope && envs[i] == nil) {
+				served, err = s.a.readServed(folder, rec)
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					continue
+				}
+			}
+			flags := t.flags
+			if markSeen && !hasFlag(flags, imap.FlagSeen) {
+				flags = toFlags(append(fromFlags(flags), string(imap.FlagSeen)))
+				seenUIDs = append(seenUIDs, t.uid)
+			}
+			rw := w.CreateMessage(t.seq)
+			rw.WriteUID(t.uid)
+			if options.Flags || (markSeen && len(seenUIDs) > 0 && seenUIDs[len(seenUIDs)-1] == t.uid) {
+				rw.WriteFlags(flags)
+			}
+			if options.InternalDate {
+				rw.WriteInternalDate(t.date)
+			}
+			if options.RFC822Size {
+				rw.WriteRFC822Size(t.size)
+			}
+			if options.Envelope {
+				var env *imap.Envelope
+				if envs[i] != nil {
+					env, _ = message.DecodeEnvelope(envs[i])
+				}
+				if env == nil {
+					hdr, _ := message.SplitHeader(served)
+					env = message.Envelope(hdr)
+					newEnv[uint32(t.uid)] = message.EncodeEnvelope(env)
+				}
+				rw.WriteEnvelope(env)
+			}
+			if options.BodyStructure != nil {
+				var bs imap.BodyStructure
+				if bss[i] != nil {
+					bs, _ = message.DecodeBodyStructure(bss[i])
+				}
+				if bs == nil {
+					bs = message.BodyStructure(served)
+					newBS[uint32(t.uid)] = message.EncodeBodyStructure(bs)
+				}
+				rw.WriteBodyStructure(bs)
+			}
+			for _, sec := range options.BodySection {
+				data := bodySection(served, sec)
+				wc := rw.WriteBodySection(sec, int64(len(data)))
+				if _, err := wc.Write(data); err != nil {
+					wc.Close()
+					return err
+				}
+				if err := wc.Close(); err != nil {
+					return err
+				}
+			}
+			for _, sec := range options.BinarySection {
+				data := imapserver.ExtractBinarySection(bytes.NewReader(served), sec)
+				wc := rw.WriteBinarySection(sec, int64(len(data)))
+				if _, err := wc.Write(data); err != nil {
+					wc.Close()
+					return err
+				}
+				if err := wc.Close(); err != nil {
+					return err
+				}
+			}
+			for _, sec := range options.BinarySectionSize {
+				rw.WriteBinarySectionSize(sec, imapserver.ExtractBinarySectionSize(bytes.NewReader(served), sec))
+			}
+			if err := rw.Close(); err != nil {
+				return err
+			}
+		}
+		if len(newBS) > 0 || len(newEnv) > 0 {
+			_ = s.a.db.Update(func(tx *store.Tx) error {
+				for uid, v := range newBS {
+					if err := tx.PutBodyStructure(b.id, uid, v); err != nil {
+						return err
+					}
+				}
+				for uid, v := range newEnv {
+					if err := tx.PutEnvelope(b.id, uid, v); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		if len(seenUIDs) > 0 {
+			if err := s.a.changeFlags(b, seenUIDs, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen}}, v.tracker); err != nil {
+				return err
+			}
+		}
+	}
+	return firstErr
+}
+
+// bodySection extracts one BODY[...] item. The whole message is served from
+// the stored bytes (already CRLF) so that its size equals RFC822.SIZE.
+func bodySection(served []byte, sec *imap.FetchItemBodySection) []byte {
+	if sec.Specifier == imap.PartSpecifierNone && len(sec.Part) == 0 {
+		data := served
+		if p := sec.Partial; p != nil {
+			if p.Offset >= int64(len(data)) {
+				return nil
+			}
+			data = data[p.Offset:]
+			if p.Size < int64(len(data)) {
+				data = data[:p.Size]
+			}
+		}
+		return data
+	}
+	return imapserver.ExtractBodySection(bytes.NewReader(served), sec)
+}
+
+// changeFlags applies a STORE to uids of b: commit, then update memory and
+// notify the other sessions. It returns nothing per message: callers that
+// need the new flags read them from the mailbox.
+func (a *Account) changeFlags(b *mailbox, uids []imap.UID, op *imap.StoreFlags, source *imapserver.SessionTracker) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	newFlags := make(map[imap.UID][]string, len(uids))
+	err := a.db.Update(func(tx *store.Tx) error {
+		for _, uid := range uids {
+			m, err := tx.Message(b.id, uint32(uid))
+			if err != nil {
+				continue
+			}
+			nf := applyStore(m.Flags, op)
+			if sameStrings(nf, m.Flags) {
+				continue
+			}
+			m.Flags = nf
+			if err := tx.PutMessage(b.id, m); err != nil {
+				return err
+			}
+			newFlags[uid] = nf
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for uid, nf := range newFlags {
+		b.setFlagsLocked(uid, toFlags(nf), source)
+	}
+	return nil
+}
+
+func applyStore(cur []string, op *imap.StoreFlags) []string {
+	set := map[string]bool{}
+	if op.Op != imap.StoreFlagsSet {
+		for _, f := range cur {
+			set[f] = true
+		}
+	}
+	for _, f := range op.Flags {
+		f = canonicalFlag(f)
+		if f == flagRecent || f == imap.FlagWildcard {
+			continue
+		}
+		switch op.Op {
+		case imap.StoreFlagsDel:
+			delete(set, string(f))
+		default:
+			set[string(f)] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for f := range set {
+		out = append(out, f)
+	}
+	return fromFlags(toFlags(out))
+}
+
+// Store changes flags (an overlay in the index: the archive is untouched).
+func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	if s.upSelected {
+		return s.up.Store(w, numSet, flags, options)
+	}
+	v, err := s.selected()
+	if err != nil {
+		return err
+	}
+	if v.readOnly {
+		return errReadOnly()
+	}
+	b := v.box
+	b.mu.Lock()
+	targets := v.resolveLocked(numSet)
+	b.mu.Unlock()
+	uids := make([]imap.UID, len(targets))
+	for i, t := range targets {
+		uids[i] = t.uid
+	}
+	if err := s.a.changeFlags(b, uids, flags, v.tracker); err != nil {
+		return err
+	}
+	if flags.Silent {
+		return nil
+	}
+	b.mu.Lock()
+	cur := make([][]imap.Flag, len(targets))
+	for i, t := range targets {
+		if seq := b.seqOfLocked(t.uid); seq != 0 {
+			cur[i] = b.msgs[seq-1].flags
+		}
+	}
+	b.mu.Unlock()
+	for i, t := range targets {
+		if cur[i] == nil {
+			continue
+		}
+		rw := w.CreateMessage(t.seq)
+		rw.WriteUID(t.uid)
+		rw.WriteFlags(cur[i])
+		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Expunge hides messages marked \Deleted. Legacy messages stay in the
+// sealed archive (the overlay remembers they are gone); the bridge's own
+// copies are removed after the index commit.
+func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	if s.upSelected {
+		return s.up.Expunge(w, uids)
+	}
+	v, err := s.selected()
+	if err != nil {
+		return err
+	}
+	if v.readOnly {
+		if *w == (imapserver.ExpungeWriter{}) {
+			return nil // CLOSE on an EXAMINEd folder expunges nothing
+		}
+		return errReadOnly()
+	}
+	b := v.box
+	b.mu.Lock()
+	var del []imap.UID
+	for _, m := range b.msgs {
+		if hasFlag(m.flags, imap.FlagDeleted) && (uids == nil || uids.Contains(m.uid)) {
+			del = append(del, m.uid)
+		}
+	}
+	b.mu.Unlock()
+	return s.a.hide(b, del)
+}
+
+// hide removes uids from b: legacy messages get the Hidden overlay, owned
+// copies are deleted (files after the commit).
+func (a *Account) hide(b *mailbox, uids []imap.UID) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var files []string
+	gone := map[imap.UID]bool{}
+	err := a.db.Update(func(tx *store.Tx) error {
+		for _, uid := range uids {
+			m, err := tx.Message(b.id, uint32(uid))
+			if err != nil {
+				continue
+			}
+			gone[uid] = true
+			if m.Src == store.SrcOwned {
+				files = append(files, m.Path)
+				if err := tx.DeleteMessage(b.id, m.UID); err != nil {
+					return err
+				}
+				continue
+			}
+			m.Hidden = true
+			if err := tx.PutMessage(b.id, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.removeLocked(gone)
+	for _, f := range files {
+		if err := a.owned.remove(f); err != nil {
+			a.log.Warn("remove expunged copy", "path", f, "err", err)
+		}
+	}
+	return nil
+}
+
+// Search evaluates SEARCH with decoded-text matching.
+func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	if s.upSelected {
+		return s.up.Search(kind, criteria, options)
+	}
+	v, err := s.selected()
+	if err != nil {
+		return nil, err
+	}
+	b := v.box
+	b.mu.Lock()
+	type snap struct {
+		seq uint32
+		m   msgInfo
+	}
+	all := make([]snap, 0, len(b.msgs))
+	for i, m := range b.msgs {
+		if seq := v.tracker.EncodeSeqNum(uint32(i) + 1); seq != 0 {
+			all = append(all, snap{seq, m})
+		}
+	}
+	name := b.name
+	b.mu.Unlock()
+	var maxSeq uint32
+	var maxUID imap.UID
+	if len(all) > 0 {
+		maxSeq = all[len(all)-1].seq
+		maxUID = all[len(all)-1].m.uid
+	}
+	c := v.staticCriteria(criteria, maxSeq, maxUID)
+
+	var folder *store.Folder
+	data := &imap.SearchData{}
+	seqSet := imap.SeqSet{}
+	uidSet := imap.UIDSet{}
+	for _, x := range all {
+		x := x
+		load := func() ([]byte, error) {
+			var rec *store.Message
+			err := s.a.db.View(func(tx *store.Tx) error {
+				if folder == nil {
+					f, err := tx.Folder(name)
+					if err != nil {
+						return err
+					}
+					folder = f
+				}
+				var err error
+				rec, err = tx.Message(b.id, uint32(x.m.uid))
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			return s.a.readServed(folder, rec)
+		}
+		ok, err := message.Match(message.SearchMeta{
+			SeqNum: x.seq, UID: x.m.uid, MaxSeq: maxSeq, MaxUID: maxUID,
+			Flags: x.m.flags, Size: x.m.size, InternalDate: x.m.date,
+		}, load, c)
+		if err != nil {
+			s.a.log.Warn("search: message skipped", "mailbox", name, "uid", x.m.uid, "err", err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		uidSet.AddNum(x.m.uid)
+		num := x.seq
+		if kind == imapserver.NumKindUID {
+			num = uint32(x.m.uid)
+		} else {
+			seqSet.AddNum(x.seq)
+		}
+		if data.Min == 0 || num < data.Min {
+			data.Min = num
+		}
+		if num > data.Max {
+			data.Max = num
+		}
+		data.Count++
+	}
+	if kind == imapserver.NumKindUID {
+		data.All = uidSet
+	} else {
+		data.All = seqSet
+	}
+	if options != nil && options.ReturnSave {
+		v.searchRes = uidSet
+	}
+	return data, nil
+}
+
+// staticCriteria resolves "$" (SEARCHRES) and "*" in the criteria's sets.
+func (v *view) staticCriteria(c *imap.SearchCriteria, maxSeq uint32, maxUID imap.UID) *imap.SearchCriteria {
+	out := *c
+	out.SeqNum = nil
+	out.UID = nil
+	for _, set := range c.SeqNum {
+		if imap.IsSearchRes(set) {
+			out.UID = append(out.UID, v.searchRes)
+			continue
+		}
+		out.SeqNum = append(out.SeqNum, staticSeqSet(set, maxSeq))
+	}
+	for _, set := range c.UID {
+		if imap.IsSearchRes(set) {
+			out.UID = append(out.UID, v.searchRes)
+			continue
+		}
+		out.UID = append(out.UID, staticUIDSet(set, maxUID))
+	}
+	out.Not = nil
+	for i := range c.Not {
+		out.Not = append(out.Not, *v.staticCriteria(&c.Not[i], maxSeq, maxUID))
+	}
+	out.Or = nil
+	for i := range c.Or {
+		out.Or = append(out.Or, [2]imap.SearchCriteria{
+			*v.staticCriteria(&c.Or[i][0], maxSeq, maxUID),
+			*v.staticCriteria(&c.Or[i][1], maxSeq, maxUID),
+		})
+	}
+	return &out
+}
+
+// literal adapts bytes to imap.LiteralReader.
+type literal struct {
+	*bytes.Reader
+	n int64
+}
+
+func (l literal) Size() int64 { return l.n }
+
+func newLiteral(b []byte) imap.LiteralReader { return literal{bytes.NewReader(b), int64(len(b))} }
+
+var _ io.Reader = literal{}
+
+func errTryCreate(name string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: fmt.Sprintf("no folder named %q", name)}
+}

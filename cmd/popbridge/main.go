@@ -1,0 +1,71 @@
+// Command popbridge serves a legacy POP mail archive (Thunderbird, mbox,
+// Maildir, .eml) and the user's real IMAP mailbox as one IMAP account.
+//
+// This package is the composition root: it reads the configuration and
+// wires store, backend and server together; one file per subcommand.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the bridge: IMAP server over the archive (and upstream)", runServe},
+		{"import", "index the legacy archives now, with progress, then exit", runImport},
+		{"status", "per-folder counts (asks a running bridge, or reads the data dir)", runStatus},
+		{"passwd", "print a password hash for [[users]]", runPasswd},
+		{"demo", "bundled sample archive + embedded upstream, ready for a client", runDemo},
+		{"version", "print the version", runVersion},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "popbridge %s — your old POP mail, on every device, over IMAP\n\nUsage: popbridge <command> [flags]\n\nCommands:\n", version)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'popbridge <command> -h' for the flags of a command.\nConfiguration: -config FILE, $POPBRIDGE_CONFIG, ./popbridge.toml or the user config dir (see config.example.toml).\n")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return 0
+	case "-version", "--version":
+		return runVersion(nil, stdin, stdout, stderr)
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdin, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "popbridge: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func runVersion(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stdout, "popbridge %s\n", version)
+	return 0
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/popbridge/popbridge/backend"
+	"github.com/popbridge/popbridge/server"
+)
+
+// serverCaps is what the sessions implement (advertising anything else
+// would break clients; imapserver adds IDLE, UNSELECT, ENABLE, LITERAL-,
+// SASL-IR itself).
+var serverCaps = imap.CapSet{
+	imap.CapIMAP4rev1:  {},
+	imap.CapUIDPlus:    {},
+	imap.CapMove:       {},
+	imap.CapNamespace:  {},
+	imap.CapChildren:   {},
+	imap.CapSpecialUse: {},
+}
+
+func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("serve", "[-config FILE]", stderr)
+	cfgPath := fs.String("config", "", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfigFlag(*cfgPath, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if len(cfg.Users) == 0 {
+		return fail(stderr, errors.New("no [[users]] in the configuration: add one with a password hash from 'popbridge passwd'"))
+	}
+	log, closeLog, err := newLogger(cfg, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer closeLog()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log, nil, stdout); err != nil {
+		return fail(stderr, err)
+	}
+	return 0
+}
+
+// serve runs the bridge until ctx ends. upstream may be nil.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger, upstream backend.Upstream, stdout io.Writer) error {
+	a, err := openApp(cfg, log, upstream)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	cert, fingerprint, err := server.LoadOrCreateCert(cfg.DataDir, cfg.Listen.TLSCert, cfg.Listen.TLSKey)
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
+	users := make([]server.User, 0, len(cfg.Users))
+	for _, u := range cfg.Users {
+		users = append(users, server.User{Name: u.Name, PasswordHash: u.PasswordHash})
+	}
+	var trace io.Writer
+	if cfg.Log.Trace {
+		trace = os.Stderr
+	}
+	srv, err := server.New(server.Options{
+		Users:       users,
+		TLSConfig:   server.TLSConfig(cert),
+		TrustedNets: cfg.Listen.TrustedPrefixes(),
+		Caps:        serverCaps,
+		Logger:      log,
+		Version:     version,
+		DebugWriter: trace,
+		NewSession: func(info server.SessionInfo) (imapserver.Session, error) {
+			log.Info("session started", "user", info.User, "remote", info.RemoteAddr.String(), "tls", info.TLS)
+			return a.acct.NewSession(info.User)
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	listen := func(addr string, tls bool) error {
+		if addr == "" {
+			return nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w (is another program using that port? change [listen] in the config)", addr, err)
+		}
+		kind := "IMAP (STARTTLS)"
+		if tls {
+			kind = "IMAPS (TLS)"
+		}
+		fmt.Fprintf(stdout, "popbridge: %s listening on %s\n", kind, ln.Addr())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if tls {
+				err = srv.ServeTLS(ln)
+			} else {
+				err = srv.Serve(ln)
+			}
+			if err != nil {
+				errc <- err
+			}
+		}()
+		return nil
+	}
+	if err := listen(cfg.Listen.IMAP, false); err != nil {
+		srv.Close()
+		return err
+	}
+	if err := listen(cfg.Listen.IMAPS, true); err != nil {
+		srv.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "popbridge: TLS certificate SHA-256 fingerprint %s\n", fingerprint)
+
+	if _, err := startControl(ctx, a, cfg.Listen.Control); err != nil {
+		srv.Close()
+		return err
+	}
+
+	// Index in the background while serving, then watch the archive.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		watchArchive(ctx, a, log, 15*time.Second)
+	}()
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	log.Info("shutting down")
+	srv.Close()
+	wg.Wait()
+	return err
+}
+
+// watchArchive indexes now and then every interval, so that mail the old
+// client keeps downloading into the archive shows up (IDLE clients get
+// EXISTS).
+func watchArchive(ctx context.Context, a *app, log *slog.Logger, interval time.Duration) {
+	for {
+		start := time.Now()
+		rep, err := a.acct.Index(ctx, nil)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Error("indexing failed", "err", err)
+		} else if rep.Messages > 0 {
+			log.Info("archive indexed", "messages", rep.Messages, "bytes", rep.Bytes, "elapsed", time.Since(start).Round(time.Millisecond))
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}

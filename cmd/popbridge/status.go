@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+)
+
+func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("status", "[-config FILE] [-json]", stderr)
+	cfgPath := fs.String("config", "", "configuration file")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfigFlag(*cfgPath, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	rep, err := getStatus(cfg)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+		return 0
+	}
+	printStatus(stdout, rep)
+	return 0
+}
+
+// getStatus asks a running bridge, else opens the data dir itself.
+func getStatus(cfg *Config) (*statusReport, error) {
+	var rep statusReport
+	err := callControl(cfg, "GET", "/status", 30*time.Second, &rep)
+	if err == nil {
+		return &rep, nil
+	}
+	if !errors.Is(err, errNoBridge) {
+		return nil, err
+	}
+	a, err := openApp(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	return buildStatus(a, false)
+}
+
+func printStatus(w io.Writer, rep *statusReport) {
+	state := "not running (read from the data dir)"
+	if rep.Running {
+		state = "running"
+	}
+	fmt.Fprintf(w, "popbridge %s — bridge %s\n\n", rep.Version, state)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "FOLDER\tMESSAGES\tSIZE\tHIDDEN\tUIDVALIDITY\t\n")
+	var total int
+	var bytes int64
+	for _, f := range rep.Folders {
+		if f.NoSelect {
+			continue
+		}
+		note := ""
+		if f.Missing {
+			note = " (missing from the archive)"
+		}
+		fmt.Fprintf(tw, "%s%s\t%d\t%s\t%d\t%d\t\n", f.Name, note, f.Messages, humanBytes(f.Bytes), f.Hidden, f.UIDValidity)
+		total += f.Messages
+		bytes += f.Bytes
+	}
+	fmt.Fprintf(tw, "TOTAL\t%d\t%s\t\t\t\n", total, humanBytes(bytes))
+	tw.Flush()
+	if len(rep.Problems) > 0 {
+		fmt.Fprintf(w, "\nProblems (skipped or unreadable):\n")
+		for _, p := range rep.Problems {
+			fmt.Fprintf(w, "  - %s\n", p)
+		}
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
