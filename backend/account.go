@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -67,8 +68,17 @@ type Account struct {
 	boxes map[uint32]*mailbox // loaded mailboxes by folder ID
 
 	indexMu  sync.Mutex // one indexing run at a time
-	probMu   sync.Mutex
-	problems map[string]string // problem text by path, reported once
+	probMu      sync.Mutex
+	problems    map[string]string // problem text by path, reported once
+	lastIndexed time.Time         // end of the last complete index run
+}
+
+// LastIndexed returns when the last complete index run ended (zero before
+// the first one).
+func (a *Account) LastIndexed() time.Time {
+	a.probMu.Lock()
+	defer a.probMu.Unlock()
+	return a.lastIndexed
 }
 
 // New creates an Account. Call Index to (re)build the archive index.

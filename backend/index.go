@@ -95,7 +95,7 @@ func (a *Account) plan() ([]plannedFolder, []archive.Problem) {
 					break
 				}
 			}
-			if same && first != "" && (first == "Local Folders" || !hasPlainMbox(folders)) {
+			if same && first != "" {
 				for i := range folders {
 					folders[i].Path = folders[i].Path[1:]
 				}
@@ -119,8 +119,6 @@ func (a *Account) plan() ([]plannedFolder, []archive.Problem) {
 	}
 	return out, probs
 }
-
-func hasPlainMbox(fs []archive.Folder) bool { return false }
 
 // Index brings the index up to date with every source: new folders and
 // messages are added, grown mbox files are read from where they ended,
@@ -192,6 +190,9 @@ func (a *Account) Index(ctx context.Context, progress func(Progress)) (*IndexRep
 	}
 	rep.Bytes = pr.Bytes
 	rep.Elapsed = time.Since(start)
+	a.probMu.Lock()
+	a.lastIndexed = time.Now()
+	a.probMu.Unlock()
 	return rep, nil
 }
 

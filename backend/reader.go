@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +31,7 @@ func (a *Account) readServed(f *store.Folder, m *store.Message) ([]byte, error) 
 		raw := make([]byte, m.Length)
 		_, err = file.ReadAt(raw, m.Offset)
 		file.Close()
-		if err != nil && !(errors.Is(err, io.EOF) && false) {
+		if err != nil {
 			return nil, a.changed(f, fmt.Errorf("read mbox %s at offset %d: %w", f.Loc, m.Offset, err))
 		}
 		served = archive.ServeMbox(raw)

@@ -3,7 +3,6 @@ package backend
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -235,8 +234,6 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 
 func hasChild(folders []store.Folder, name string) bool {
 	p := name + "/"
-	i := sort.Search(len(folders), func(i int) bool { return folders[i].Name > p })
-	_ = i
 	for _, f := range folders {
 		if strings.HasPrefix(f.Name, p) {
 			return true

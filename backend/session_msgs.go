@@ -280,7 +280,9 @@ func bodySection(served []byte, sec *imap.FetchItemBodySection) []byte {
 		}
 		return data
 	}
-	return imapserver.ExtractBodySection(bytes.NewReader(served), sec)
+	// message.BodySection uses the same MIME tree as BODYSTRUCTURE and copes
+	// with header lines imapserver's extractor gives up on.
+	return message.BodySection(served, sec)
 }
 
 // changeFlags applies a STORE to uids of b: commit, then update memory and

@@ -35,6 +35,7 @@ func controlFile(cfg *Config) string { return filepath.Join(cfg.DataDir, "contro
 type statusReport struct {
 	Version  string                 `json:"version"`
 	Running  bool                   `json:"running"`
+	Indexed  time.Time              `json:"indexed"` // end of the last complete index run (zero: in progress)
 	Folders  []backend.FolderStatus `json:"folders"`
 	Problems []string               `json:"problems,omitempty"`
 }
@@ -44,7 +45,7 @@ func buildStatus(a *app, running bool) (*statusReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &statusReport{Version: version, Running: running, Folders: folders, Problems: a.acct.Problems()}, nil
+	return &statusReport{Version: version, Running: running, Indexed: a.acct.LastIndexed(), Folders: folders, Problems: a.acct.Problems()}, nil
 }
 
 // startControl serves the control endpoint until ctx ends.

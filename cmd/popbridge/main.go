@@ -66,6 +66,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func runVersion(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("version", "", stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
 	fmt.Fprintf(stdout, "popbridge %s\n", version)
 	return 0
 }

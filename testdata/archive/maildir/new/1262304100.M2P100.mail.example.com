@@ -1,0 +1,7 @@
+Message-ID: <md-3@mail.example.com>
+Date: Wed, 10 Apr 2019 09:00:00 +0000
+From: Judy <judy@example.com>
+To: Bob <bob@example.org>
+Subject: New, no info
+
+New, no info

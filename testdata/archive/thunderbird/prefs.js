@@ -1,0 +1,2 @@
+// Mozilla User Preferences
+user_pref("mail.root.none-rel", "[ProfD]Mail");
