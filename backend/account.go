@@ -67,7 +67,7 @@ type Account struct {
 	mu    sync.Mutex
 	boxes map[uint32]*mailbox // loaded mailboxes by folder ID
 
-	indexMu  sync.Mutex // one indexing run at a time
+	indexMu     sync.Mutex // one indexing run at a time
 	probMu      sync.Mutex
 	problems    map[string]string // problem text by path, reported once
 	lastIndexed time.Time         // end of the last complete index run

@@ -35,10 +35,17 @@ type mailbox struct {
 	uidNext     uint32
 	msgs        []msgInfo
 	tracker     *imapserver.MailboxTracker
+	changed     chan struct{} // closed and replaced on every change (wakes IDLE)
+}
+
+// signalLocked wakes every IDLE waiting on this mailbox.
+func (b *mailbox) signalLocked() {
+	close(b.changed)
+	b.changed = make(chan struct{})
 }
 
 func loadMailbox(a *Account, f *store.Folder) (*mailbox, error) {
-	b := &mailbox{acct: a, id: f.ID, name: f.Name, uidValidity: f.UIDValidity, uidNext: f.UIDNext}
+	b := &mailbox{acct: a, id: f.ID, name: f.Name, uidValidity: f.UIDValidity, uidNext: f.UIDNext, changed: make(chan struct{})}
 	err := a.db.View(func(tx *store.Tx) error {
 		return tx.ForEachMessage(f.ID, func(m *store.Message) error {
 			if !m.Hidden {
@@ -150,6 +157,7 @@ func (b *mailbox) appendLocked(ms []*store.Message, uidNext uint32) {
 	if uidNext > b.uidNext {
 		b.uidNext = uidNext
 	}
+	b.signalLocked()
 }
 
 // removeLocked drops the given UIDs from the view (after they were
@@ -166,6 +174,9 @@ func (b *mailbox) removeLocked(uids map[imap.UID]bool) []uint32 {
 		b.msgs = append(b.msgs[:s-1], b.msgs[s:]...)
 		b.tracker.QueueExpunge(s)
 	}
+	if len(seqs) > 0 {
+		b.signalLocked()
+	}
 	return seqs
 }
 
@@ -178,6 +189,7 @@ func (b *mailbox) setFlagsLocked(uid imap.UID, flags []imap.Flag, source *imapse
 	}
 	b.msgs[seq-1].flags = flags
 	b.tracker.QueueMessageFlags(seq, uid, flags, source)
+	b.signalLocked()
 }
 
 func (b *mailbox) maxUIDLocked() imap.UID {

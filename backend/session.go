@@ -450,5 +450,22 @@ func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		<-stop
 		return nil
 	}
-	return s.sel.tracker.Idle(w, stop)
+	// Our own loop rather than SessionTracker.Idle: the change channel is
+	// taken before polling, so an update that lands between the poll and
+	// the wait still wakes us (imapserver sends "+ idling" before calling
+	// Idle, and the tracker's own loop can miss updates in that gap).
+	b := s.sel.box
+	for {
+		b.mu.Lock()
+		ch := b.changed
+		b.mu.Unlock()
+		if err := s.sel.tracker.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-stop:
+			return nil
+		}
+	}
 }

@@ -1,0 +1,130 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Format names an archive format, as written in the configuration.
+type Format string
+
+// Archive formats. FormatAuto asks Walk to Detect the format.
+const (
+	FormatAuto        Format = "auto"
+	FormatMbox        Format = "mbox"
+	FormatThunderbird Format = "thunderbird"
+	FormatMaildir     Format = "maildir"
+	FormatEML         Format = "eml"
+	// FormatPST is recognised by Detect (a ".pst" file or the "!BDN" magic)
+	// but Walk returns ErrPSTUnsupported for now.
+	FormatPST Format = "pst"
+)
+
+// ParseFormat maps a configuration value (case-insensitive; "" means auto)
+// to a Format.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(asciiLower(s)); f {
+	case "":
+		return FormatAuto, nil
+	case FormatAuto, FormatMbox, FormatThunderbird, FormatMaildir, FormatEML, FormatPST:
+		return f, nil
+	}
+	return "", fmt.Errorf("unknown archive format %q (want auto, mbox, thunderbird, maildir, eml or pst)", s)
+}
+
+// ErrPSTUnsupported is returned (wrapped, naming the file) by Walk for
+// Outlook .pst files.
+var ErrPSTUnsupported = errors.New("pst archives are not supported yet")
+
+// ErrUnknownFormat is returned (wrapped, naming the path) by Detect and Walk
+// when a path is not an archive this package can read.
+var ErrUnknownFormat = errors.New("not a recognised archive")
+
+// ErrNotAtSeparator is returned (wrapped) by ScanMbox when start is not the
+// offset of a "From " line: the file was rewritten since that offset was
+// recorded.
+var ErrNotAtSeparator = errors.New("offset is not at a message separator (file rewritten?)")
+
+// Kind says how a folder's messages are stored.
+type Kind int
+
+// Folder kinds.
+const (
+	KindMbox    Kind = iota + 1 // one mbox file; read with ScanMbox
+	KindMaildir                 // a Maildir (cur/, new/); read with ListFiles
+	KindEML                     // a directory of .eml files; read with ListFiles
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindMbox:
+		return "mbox"
+	case KindMaildir:
+		return "maildir"
+	case KindEML:
+		return "eml"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Folder is one IMAP folder found in a source.
+type Folder struct {
+	// Path is the folder's name components below the source root: valid
+	// UTF-8, no "/" or control character in a component. Empty means the
+	// source root itself is the folder (a single mbox file, a flat .eml
+	// directory, the INBOX of a plain Maildir).
+	Path []string
+	Kind Kind
+	// Loc is an absolute path: the mbox file, the Maildir directory (holding
+	// cur/ and new/), or the directory of .eml files.
+	Loc string
+	// SpecialUse is "", `\Sent`, `\Drafts`, `\Trash`, `\Junk` or `\Archive`,
+	// from SpecialUse of the last Path component (always "" for NoSelect).
+	SpecialUse string
+	// NoSelect marks a pure container (e.g. "X.sbd/" whose "X" mbox file is
+	// missing); Kind and Loc are unused then.
+	NoSelect bool
+}
+
+// Problem is something skipped or suspicious, reported once, naming the file
+// (and the offset, when there is one).
+type Problem struct {
+	Path   string
+	Offset int64 // -1 if not applicable
+	Err    error
+}
+
+func (p Problem) Error() string {
+	if p.Offset >= 0 {
+		return fmt.Sprintf("%s at offset %d: %v", p.Path, p.Offset, p.Err)
+	}
+	return fmt.Sprintf("%s: %v", p.Path, p.Err)
+}
+
+// Unwrap returns p.Err.
+func (p Problem) Unwrap() error { return p.Err }
+
+func problem(path string, off int64, format string, args ...any) Problem {
+	return Problem{Path: path, Offset: off, Err: fmt.Errorf(format, args...)}
+}
+
+// comparePath orders folder paths component by component (byte order).
+func comparePath(a, b []string) int {
+	return slices.Compare(a, b)
+}
+
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
