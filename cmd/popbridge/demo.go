@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,7 +33,7 @@ func (m memUpstream) NewSession(string) (imapserver.Session, error) {
 func runDemo(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "[-listen ADDR] [-imaps ADDR] [-dir DIR]", stderr)
 	listen := fs.String("listen", "127.0.0.1:1143", "IMAP (STARTTLS) listen address")
-	imaps := fs.String("imaps", "127.0.0.1:1993", "IMAPS listen address (\"\" to disable)")
+	imaps := fs.String("imaps", "127.0.0.1:1993", "IMAPS listen address (\"off\" to disable)")
 	dir := fs.String("dir", "", "working directory for the demo (default: a new temporary directory)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -46,6 +47,9 @@ func runDemo(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 }
 
 func demo(ctx context.Context, listen, imaps, dir string, stdout, stderr io.Writer) error {
+	if strings.EqualFold(imaps, "off") {
+		imaps = ""
+	}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "popbridge-demo-")
 		if err != nil {
