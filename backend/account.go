@@ -31,6 +31,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/popbridge/popbridge/backend/archive"
+	"github.com/popbridge/popbridge/backend/upstream"
 	"github.com/popbridge/popbridge/store"
 )
 
@@ -52,8 +53,9 @@ type Options struct {
 	// under the prefix (Local/Inbox rather than Local/<name>/Inbox).
 	Flatten bool
 	Logger  *slog.Logger
-	// Upstream, when set, serves every folder outside the prefix.
-	Upstream Upstream
+	// Remote, when set, is the upstream server: its folders are mirrored
+	// and served at the top level.
+	Remote *upstream.Pool
 }
 
 // Account is the merged account. It is safe for concurrent use by many
@@ -63,6 +65,7 @@ type Account struct {
 	db    *store.DB
 	log   *slog.Logger
 	owned *ownedStore
+	pool  *upstream.Pool
 
 	mu    sync.Mutex
 	boxes map[uint32]*mailbox // loaded mailboxes by folder ID
@@ -104,6 +107,7 @@ func New(opts Options) (*Account, error) {
 		db:       opts.DB,
 		log:      opts.Logger,
 		owned:    owned,
+		pool:     opts.Remote,
 		boxes:    make(map[uint32]*mailbox),
 		problems: make(map[string]string),
 	}
@@ -169,6 +173,10 @@ type FolderStatus struct {
 	UIDNext     uint32 `json:"uidnext"`
 	NoSelect    bool   `json:"noselect,omitempty"`
 	Missing     bool   `json:"missing,omitempty"`
+	Remote      bool   `json:"remote,omitempty"` // an upstream folder
+	// OnServer counts the legacy messages already on the upstream server
+	// (uploaded by the bridge, or found there by fingerprint).
+	OnServer int `json:"on_server"`
 }
 
 // Status returns per-folder counts straight from the index.
@@ -178,9 +186,19 @@ func (a *Account) Status() ([]FolderStatus, error) {
 		return nil, err
 	}
 	var out []FolderStatus
+	var remotes []uint32
+	for _, f := range folders {
+		if f.Remote && !f.NoSelect {
+			remotes = append(remotes, f.ID)
+		}
+	}
 	err = a.db.View(func(tx *store.Tx) error {
 		for _, f := range folders {
-			st := FolderStatus{Name: f.Name, Source: f.Source, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, NoSelect: f.NoSelect, Missing: f.Missing}
+			st := FolderStatus{Name: f.Name, Source: f.Source, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext, NoSelect: f.NoSelect, Missing: f.Missing, Remote: f.Remote}
+			var ups map[uint32][]store.Upload
+			if !f.Remote && len(remotes) > 0 {
+				ups, _ = tx.Uploads(f.ID)
+			}
 			err := tx.ForEachMessage(f.ID, func(m *store.Message) error {
 				if m.Hidden {
 					st.Hidden++
@@ -188,6 +206,20 @@ func (a *Account) Status() ([]FolderStatus, error) {
 				}
 				st.Messages++
 				st.Bytes += m.Size
+				if !f.Remote && len(remotes) > 0 {
+					on := len(ups[m.UID]) > 0
+					for _, rid := range remotes {
+						if on {
+							break
+						}
+						if u, _ := tx.FindHFP(rid, m.HFP); len(u) > 0 {
+							on = true
+						}
+					}
+					if on {
+						st.OnServer++
+					}
+				}
 				return nil
 			})
 			if err != nil && !errors.Is(err, store.ErrNoFolder) {

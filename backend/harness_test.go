@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/popbridge/popbridge/backend/upstream"
 	"github.com/popbridge/popbridge/store"
 )
 
@@ -38,6 +39,11 @@ type env struct {
 	acct    *Account
 	srv     *imapserver.Server
 	addr    string
+
+	newRemote func() *upstream.Pool // optional upstream
+	pool      *upstream.Pool
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 func newEnv(t *testing.T, sources ...Source) *env {
@@ -55,12 +61,29 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct, err := New(Options{DB: db, DataDir: e.dataDir, Sources: e.sources, Flatten: true, Logger: slog.New(slog.DiscardHandler)})
+	var pool *upstream.Pool
+	if e.newRemote != nil {
+		pool = e.newRemote()
+	}
+	acct, err := New(Options{DB: db, DataDir: e.dataDir, Sources: e.sources, Flatten: true, Logger: slog.New(slog.DiscardHandler), Remote: pool})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := acct.Index(context.Background(), nil); err != nil {
 		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.pool, e.done = cancel, pool, make(chan struct{})
+	if pool != nil {
+		if err := acct.SyncFolders(ctx); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			defer close(e.done)
+			acct.RunRemote(ctx, 500*time.Millisecond, time.Minute)
+		}()
+	} else {
+		close(e.done)
 	}
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
@@ -83,6 +106,15 @@ func (e *env) start() {
 }
 
 func (e *env) stop() {
+	if e.cancel != nil {
+		e.cancel()
+		<-e.done
+		e.cancel = nil
+	}
+	if e.pool != nil {
+		e.pool.Close()
+		e.pool = nil
+	}
 	if e.srv != nil {
 		e.srv.Close()
 		e.srv = nil

@@ -29,6 +29,9 @@ type mailbox struct {
 	acct *Account
 	id   uint32
 
+	remote bool       // mirror of an upstream folder
+	syncMu sync.Mutex // one upstream sync of this folder at a time
+
 	mu          sync.Mutex
 	name        string
 	uidValidity uint32
@@ -36,6 +39,7 @@ type mailbox struct {
 	msgs        []msgInfo
 	tracker     *imapserver.MailboxTracker
 	changed     chan struct{} // closed and replaced on every change (wakes IDLE)
+	views       int           // sessions that have it selected
 }
 
 // signalLocked wakes every IDLE waiting on this mailbox.
@@ -45,7 +49,7 @@ func (b *mailbox) signalLocked() {
 }
 
 func loadMailbox(a *Account, f *store.Folder) (*mailbox, error) {
-	b := &mailbox{acct: a, id: f.ID, name: f.Name, uidValidity: f.UIDValidity, uidNext: f.UIDNext, changed: make(chan struct{})}
+	b := &mailbox{acct: a, id: f.ID, remote: f.Remote, name: f.Name, uidValidity: f.UIDValidity, uidNext: f.UIDNext, changed: make(chan struct{})}
 	err := a.db.View(func(tx *store.Tx) error {
 		return tx.ForEachMessage(f.ID, func(m *store.Message) error {
 			if !m.Hidden {

@@ -47,6 +47,21 @@ func (a *Account) readServed(f *store.Folder, m *store.Message) ([]byte, error) 
 			return nil, a.changed(f, fmt.Errorf("read %s: %w", m.Path, err))
 		}
 		served = archive.ServeFile(raw)
+	case store.SrcRemote:
+		if a.pool == nil {
+			return nil, a.unavailable(f, fmt.Errorf("message UID %d of %q is on the server, which is not configured", m.UID, f.Name))
+		}
+		ctx, cancel := a.remoteCtx()
+		defer cancel()
+		bodies, err := a.fetchRemoteBodies(ctx, f.Name, []imap.UID{imap.UID(m.UID)})
+		if err != nil {
+			return nil, upstreamErr("FETCH", f.Name, err)
+		}
+		b, ok := bodies[imap.UID(m.UID)]
+		if !ok {
+			return nil, a.unavailable(f, fmt.Errorf("message UID %d is no longer on the server", m.UID))
+		}
+		return b, nil
 	case store.SrcOwned:
 		b, err := a.owned.read(m.Path)
 		if err != nil {

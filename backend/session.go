@@ -6,27 +6,18 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/popbridge/popbridge/store"
 )
-
-// Upstream serves every folder outside the archive prefix. Issue B's
-// imapclient-backed implementation and the demo's in-memory server both
-// provide one session per client session.
-type Upstream interface {
-	NewSession(user string) (imapserver.Session, error)
-}
 
 // Session is one client's view of the merged account. Backends speak UIDs;
 // sequence numbers belong to the session (its SessionTracker).
 type Session struct {
 	a    *Account
 	user string
-	up   imapserver.Session // nil without upstream
-
-	sel        *view // selected local folder
-	upSelected bool  // the selected folder is upstream
+	sel  *view // selected folder (local or upstream mirror)
 }
 
 // view is a selected local folder.
@@ -45,23 +36,12 @@ var (
 
 // NewSession starts a session for an authenticated user.
 func (a *Account) NewSession(user string) (*Session, error) {
-	s := &Session{a: a, user: user}
-	if a.opts.Upstream != nil {
-		up, err := a.opts.Upstream.NewSession(user)
-		if err != nil {
-			return nil, fmt.Errorf("upstream session: %w", err)
-		}
-		s.up = up
-	}
-	return s, nil
+	return &Session{a: a, user: user}, nil
 }
 
 // Close ends the session.
 func (s *Session) Close() error {
 	s.closeView()
-	if s.up != nil {
-		return s.up.Close()
-	}
 	return nil
 }
 
@@ -73,8 +53,17 @@ func (s *Session) Login(username, password string) error {
 func (s *Session) closeView() {
 	if s.sel != nil {
 		s.sel.tracker.Close()
+		b := s.sel.box
+		b.mu.Lock()
+		b.views--
+		b.mu.Unlock()
 		s.sel = nil
 	}
+}
+
+// unknown reports a non-local name when there is no upstream at all.
+func (s *Session) unknown(name string) bool {
+	return !s.a.isLocal(name) && s.a.pool == nil
 }
 
 func (s *Session) noUpstream(name string) error {
@@ -94,22 +83,12 @@ func (s *Session) Namespace() (*imap.NamespaceData, error) {
 // Select opens a folder.
 func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
 	s.closeView()
-	if s.upSelected {
-		s.upSelected = false
-		if s.up != nil {
-			_ = s.up.Unselect()
-		}
-	}
 	name = normName(name)
+	if s.unknown(name) {
+		return nil, s.noUpstream(name)
+	}
 	if !s.a.isLocal(name) {
-		if s.up == nil {
-			return nil, s.noUpstream(name)
-		}
-		d, err := s.up.Select(name, options)
-		if err == nil {
-			s.upSelected = true
-		}
-		return d, err
+		s.a.syncBeforeUse(name)
 	}
 	b, _, err := s.a.boxByName(name)
 	if err != nil {
@@ -118,6 +97,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	v := &view{box: b, tracker: b.tracker.NewSession(), readOnly: options != nil && options.ReadOnly}
+	b.views++
 	s.sel = v
 	flags := b.flagsLocked()
 	perm := []imap.Flag{}
@@ -143,10 +123,6 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 
 // Unselect closes the selected folder.
 func (s *Session) Unselect() error {
-	if s.upSelected {
-		s.upSelected = false
-		return s.up.Unselect()
-	}
 	s.closeView()
 	return nil
 }
@@ -163,11 +139,11 @@ func normName(name string) string {
 // Status reports on a folder without selecting it.
 func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
 	name = normName(name)
+	if s.unknown(name) {
+		return nil, s.noUpstream(name)
+	}
 	if !s.a.isLocal(name) {
-		if s.up == nil {
-			return nil, s.noUpstream(name)
-		}
-		return s.up.Status(name, options)
+		s.a.syncBeforeUse(name)
 	}
 	b, _, err := s.a.boxByName(name)
 	if err != nil {
@@ -178,15 +154,10 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 	return b.statusLocked(name, options), nil
 }
 
-// List lists folders: the upstream's first, then the archive's.
+// List lists folders: the upstream mirrors and the archive, from the index.
 func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
 	if len(patterns) == 0 || (len(patterns) == 1 && patterns[0] == "") {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: '/'})
-	}
-	if s.up != nil {
-		if err := s.up.List(w, ref, patterns, options); err != nil {
-			return err
-		}
 	}
 	folders, err := s.a.db.Folders()
 	if err != nil {
@@ -245,11 +216,11 @@ func hasChild(folders []store.Folder, name string) bool {
 // Create makes a bridge-owned folder under the prefix (parents included).
 func (s *Session) Create(name string, options *imap.CreateOptions) error {
 	name = normName(name)
+	if s.unknown(name) {
+		return s.noUpstream(name)
+	}
 	if !s.a.isLocal(name) {
-		if s.up == nil {
-			return s.noUpstream(name)
-		}
-		return s.up.Create(name, options)
+		return s.a.remoteFolderOp("CREATE", name, func(c *imapclient.Client) error { return c.Create(name, options).Wait() })
 	}
 	if err := validName(name); err != nil {
 		return err
@@ -299,11 +270,11 @@ func errSealed(name string) error {
 // Delete removes a bridge-created folder (and the bridge's copies in it).
 func (s *Session) Delete(name string) error {
 	name = normName(name)
+	if s.unknown(name) {
+		return s.noUpstream(name)
+	}
 	if !s.a.isLocal(name) {
-		if s.up == nil {
-			return s.noUpstream(name)
-		}
-		return s.up.Delete(name)
+		return s.a.remoteFolderOp("DELETE", name, func(c *imapclient.Client) error { return c.Delete(name).Wait() })
 	}
 	folders, err := s.a.db.Folders()
 	if err != nil {
@@ -338,10 +309,10 @@ func (s *Session) Rename(oldName, newName string, options *imap.RenameOptions) e
 	oldName, newName = normName(oldName), normName(newName)
 	lo, ln := s.a.isLocal(oldName), s.a.isLocal(newName)
 	if !lo && !ln {
-		if s.up == nil {
+		if s.unknown(oldName) {
 			return s.noUpstream(oldName)
 		}
-		return s.up.Rename(oldName, newName, options)
+		return s.a.remoteFolderOp("RENAME", oldName, func(c *imapclient.Client) error { return c.Rename(oldName, newName, options).Wait() })
 	}
 	if lo != ln {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "folders can't be renamed between the server and the local archive; copy or move the messages instead"}
@@ -411,14 +382,16 @@ func (s *Session) Unsubscribe(name string) error { return s.subscribe(name, fals
 
 func (s *Session) subscribe(name string, on bool) error {
 	name = normName(name)
+	if s.unknown(name) {
+		return s.noUpstream(name)
+	}
 	if !s.a.isLocal(name) {
-		if s.up == nil {
-			return s.noUpstream(name)
-		}
-		if on {
-			return s.up.Subscribe(name)
-		}
-		return s.up.Unsubscribe(name)
+		return s.a.remoteFolderOp("SUBSCRIBE", name, func(c *imapclient.Client) error {
+			if on {
+				return c.Subscribe(name).Wait()
+			}
+			return c.Unsubscribe(name).Wait()
+		})
 	}
 	return s.a.db.Update(func(tx *store.Tx) error {
 		f, err := tx.Folder(name)
@@ -432,9 +405,6 @@ func (s *Session) subscribe(name string, on bool) error {
 
 // Poll sends pending unilateral updates.
 func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	if s.upSelected {
-		return s.up.Poll(w, allowExpunge)
-	}
 	if s.sel == nil {
 		return nil
 	}
@@ -443,9 +413,6 @@ func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 
 // Idle streams updates until stop is closed.
 func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	if s.upSelected {
-		return s.up.Idle(w, stop)
-	}
 	if s.sel == nil {
 		<-stop
 		return nil
@@ -469,3 +436,7 @@ func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		}
 	}
 }
+
+func splitName(name string) []string { return strings.Split(name, "/") }
+
+func joinName(parts []string) string { return strings.Join(parts, "/") }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/popbridge/popbridge/backend/message"
@@ -118,14 +119,13 @@ func (a *Account) addLocal(b *mailbox, in []incoming) ([]imap.UID, error) {
 }
 
 // Append stores a client's message: in Local/… in the bridge's Maildir
-// (never the archive), elsewhere on the upstream.
+// (never the archive), elsewhere on the upstream (deduplicated: an APPEND
+// of a message the folder already holds returns the existing UID, which is
+// what Outlook's FETCH+APPEND+EXPUNGE move needs).
 func (s *Session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
 	name = normName(name)
-	if !s.a.isLocal(name) {
-		if s.up == nil {
-			return nil, s.noUpstream(name)
-		}
-		return s.up.Append(name, r, options)
+	if s.unknown(name) {
+		return nil, s.noUpstream(name)
 	}
 	if r.Size() > maxMessageSize {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: fmt.Sprintf("message is %d bytes; the limit is %d MiB", r.Size(), maxMessageSize>>20)}
@@ -142,50 +142,46 @@ func (s *Session) Append(name string, r imap.LiteralReader, options *imap.Append
 		}
 		return nil, err
 	}
-	flags := make([]string, 0, len(options.Flags))
-	for _, f := range options.Flags {
-		flags = append(flags, string(f))
-	}
 	date := options.Time
 	if date.IsZero() {
 		date = time.Now()
 	}
-	uids, err := s.a.addLocal(b, []incoming{{served: data, flags: flags, date: date}})
-	if err != nil {
-		return nil, err
+	var uid imap.UID
+	if b.remote {
+		hdr, _ := message.SplitHeader(data)
+		uids, err := s.a.uploadRemote(b, []uploadItem{{body: data, flags: options.Flags, date: date, hfp: message.HeaderFP(hdr)}})
+		if err != nil {
+			return nil, err
+		}
+		uid = uids[0]
+	} else {
+		flags := make([]string, 0, len(options.Flags))
+		for _, f := range options.Flags {
+			flags = append(flags, string(f))
+		}
+		uids, err := s.a.addLocal(b, []incoming{{served: data, flags: flags, date: date}})
+		if err != nil {
+			return nil, err
+		}
+		uid = uids[0]
 	}
 	b.mu.Lock()
 	uv := b.uidValidity
 	b.mu.Unlock()
-	return &imap.AppendData{UID: uids[0], UIDValidity: uv}, nil
+	return &imap.AppendData{UID: uid, UIDValidity: uv}, nil
 }
 
 // Copy copies messages to another folder.
 func (s *Session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
-	if s.upSelected {
-		dest = normName(dest)
-		if s.a.isLocal(dest) {
-			return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "copying from the server into the local archive is not supported yet"}
-		}
-		return s.up.Copy(numSet, dest)
-	}
-	data, _, err := s.copyFromLocal(numSet, dest)
+	data, _, err := s.copyMessages(numSet, dest)
 	return data, err
 }
 
-// Move copies then hides the sources (only those confirmed copied).
+// Move copies, then removes the sources — only those the destination
+// confirmed (design.md invariant 2: a legacy message is hidden only after
+// the server confirmed the APPEND; a server message is expunged only after
+// the local copy is fsynced).
 func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
-	if s.upSelected {
-		dest = normName(dest)
-		if s.a.isLocal(dest) {
-			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "moving from the server into the local archive is not supported yet"}
-		}
-		mv, ok := s.up.(imapserver.SessionMove)
-		if !ok {
-			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "the server does not support MOVE"}
-		}
-		return mv.Move(w, numSet, dest)
-	}
 	v, err := s.selected()
 	if err != nil {
 		return err
@@ -193,7 +189,7 @@ func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if v.readOnly {
 		return errReadOnly()
 	}
-	data, done, copyErr := s.copyFromLocal(numSet, dest)
+	data, done, copyErr := s.copyMessages(numSet, dest)
 	if data != nil && len(done) > 0 {
 		if err := s.a.hide(v.box, done); err != nil {
 			return err
@@ -205,14 +201,17 @@ func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	return copyErr
 }
 
-// copyFromLocal copies from the selected local folder; it returns the
-// COPYUID data and the source UIDs that were copied.
-func (s *Session) copyFromLocal(numSet imap.NumSet, dest string) (*imap.CopyData, []imap.UID, error) {
+// copyMessages copies from the selected folder; it returns the COPYUID
+// data and the source UIDs the destination confirmed.
+func (s *Session) copyMessages(numSet imap.NumSet, dest string) (*imap.CopyData, []imap.UID, error) {
 	v, err := s.selected()
 	if err != nil {
 		return nil, nil, err
 	}
 	dest = normName(dest)
+	if s.unknown(dest) {
+		return nil, nil, s.noUpstream(dest)
+	}
 	b := v.box
 	b.mu.Lock()
 	targets := v.resolveLocked(numSet)
@@ -237,9 +236,6 @@ func (s *Session) copyFromLocal(numSet imap.NumSet, dest string) (*imap.CopyData
 	if err != nil {
 		return nil, nil, err
 	}
-	if !s.a.isLocal(dest) {
-		return s.copyToUpstream(folder, targets, recs, dest)
-	}
 	db, _, err := s.a.boxByName(dest)
 	if err != nil {
 		var ie *imap.Error
@@ -248,64 +244,165 @@ func (s *Session) copyFromLocal(numSet imap.NumSet, dest string) (*imap.CopyData
 		}
 		return nil, nil, err
 	}
-	var in []incoming
-	var srcUIDs []imap.UID
+	if b.remote && db.remote {
+		return s.a.remoteCopy(b, db, targets)
+	}
+
+	// Bytes of every source message.
+	bodies := make([][]byte, len(targets))
 	var firstErr error
-	for i, t := range targets {
-		rec := recs[i]
-		if rec == nil {
-			continue
+	if b.remote {
+		uids := make([]imap.UID, len(targets))
+		for i, t := range targets {
+			uids[i] = t.uid
 		}
-		x := incoming{flags: fromFlags(t.flags), date: rec.InternalDate()}
-		if rec.Src == store.SrcOwned {
-			served, err := s.a.readServed(folder, rec)
+		ctx, cancel := s.a.remoteCtx()
+		got, err := s.a.fetchRemoteBodies(ctx, name, uids)
+		cancel()
+		if err != nil {
+			return nil, nil, upstreamErr("FETCH", name, err)
+		}
+		for i, t := range targets {
+			bodies[i] = got[t.uid]
+		}
+	} else {
+		for i, rec := range recs {
+			if rec == nil {
+				continue
+			}
+			body, err := s.a.readServed(folder, rec)
 			if err != nil {
 				if firstErr == nil {
 					firstErr = err
 				}
 				continue
 			}
-			x.served = served
-		} else {
-			// Archive message: the copy points at the same sealed bytes.
-			if _, err := s.a.readServed(folder, rec); err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
+			bodies[i] = body
+		}
+	}
+
+	var srcUIDs, destUIDs []imap.UID
+	if db.remote {
+		var items []uploadItem
+		var idx []int
+		for i, t := range targets {
+			if bodies[i] == nil {
 				continue
 			}
-			x.src = rec
-		}
-		in = append(in, x)
-		srcUIDs = append(srcUIDs, t.uid)
-	}
-	// An archive record can only point at its own folder's file; copies
-	// across folders store the bytes in the bridge's Maildir.
-	if db != b {
-		for i := range in {
-			if in[i].src != nil {
-				j := indexOfUID(targets, srcUIDs[i])
-				served, err := s.a.readServed(folder, recs[j])
-				if err != nil {
-					return nil, nil, err
+			hdr, _ := message.SplitHeader(bodies[i])
+			flags := make([]imap.Flag, 0, len(t.flags))
+			for _, f := range t.flags {
+				if f != flagRecent && f != imap.FlagDeleted {
+					flags = append(flags, f)
 				}
-				in[i].served, in[i].src = served, nil
+			}
+			items = append(items, uploadItem{body: bodies[i], flags: flags, date: recs[i].InternalDate(), hfp: message.HeaderFP(hdr)})
+			idx = append(idx, i)
+		}
+		out, err := s.a.uploadRemote(db, items)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		db.mu.Lock()
+		uv := db.uidValidity
+		db.mu.Unlock()
+		var ups []func(tx *store.Tx) error
+		for j, uid := range out {
+			if uid == 0 {
+				continue
+			}
+			i := idx[j]
+			srcUIDs = append(srcUIDs, targets[i].uid)
+			destUIDs = append(destUIDs, uid)
+			if !b.remote {
+				srcUID, u := uint32(targets[i].uid), uint32(uid)
+				ups = append(ups, func(tx *store.Tx) error {
+					return tx.PutUpload(b.id, srcUID, store.Upload{Folder: db.name, UIDValidity: uv, UID: u, At: time.Now().Unix()})
+				})
 			}
 		}
+		if len(ups) > 0 {
+			if err := s.a.db.Update(func(tx *store.Tx) error {
+				for _, f := range ups {
+					if err := f(tx); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return nil, nil, err
+			}
+		}
+	} else {
+		var in []incoming
+		for i, t := range targets {
+			if bodies[i] == nil {
+				continue
+			}
+			date := t.date
+			if recs[i] != nil {
+				date = recs[i].InternalDate()
+			}
+			in = append(in, incoming{served: bodies[i], flags: fromFlags(t.flags), date: date})
+			srcUIDs = append(srcUIDs, t.uid)
+		}
+		destUIDs, err = s.a.addLocal(db, in)
+		if err != nil {
+			return nil, nil, err
+		}
 	}
-	destUIDs, err := s.a.addLocal(db, in)
-	if err != nil {
-		return nil, nil, err
-	}
+	db.mu.Lock()
 	data := &imap.CopyData{UIDValidity: db.uidValidity}
+	db.mu.Unlock()
 	for i := range srcUIDs {
 		data.SourceUIDs.AddNum(srcUIDs[i])
 		data.DestUIDs.AddNum(destUIDs[i])
 	}
-	if firstErr != nil {
-		firstErr = &imap.Error{Type: imap.StatusResponseTypeNo, Text: fmt.Sprintf("copied %d of %d messages: %v", len(srcUIDs), len(targets), firstErr)}
+	if len(srcUIDs) < len(targets) {
+		if firstErr == nil {
+			firstErr = fmt.Errorf("some messages could not be read")
+		}
+		var ie *imap.Error
+		code := imap.ResponseCode("")
+		if errors.As(firstErr, &ie) {
+			code = ie.Code
+		}
+		firstErr = &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: fmt.Sprintf("copied %d of %d messages; the rest stay where they are: %v", len(srcUIDs), len(targets), firstErr)}
+	}
+	if len(srcUIDs) == 0 {
+		return nil, nil, firstErr
 	}
 	return data, srcUIDs, firstErr
+}
+
+// remoteCopy copies between two upstream folders on the server itself.
+func (a *Account) remoteCopy(src, dst *mailbox, targets []target) (*imap.CopyData, []imap.UID, error) {
+	uids := make([]imap.UID, len(targets))
+	for i, t := range targets {
+		uids[i] = t.uid
+	}
+	ctx, cancel := a.remoteCtx()
+	defer cancel()
+	var data *imap.CopyData
+	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
+		if _, err := c.Select(src.name, nil).Wait(); err != nil {
+			return err
+		}
+		d, err := c.Copy(imap.UIDSetNum(uids...), dst.name).Wait()
+		data = d
+		return err
+	})
+	if err != nil {
+		return nil, nil, upstreamErr("COPY", dst.name, err)
+	}
+	if err := a.SyncRemote(ctx, dst.name); err != nil {
+		a.log.Warn("sync after copy", "mailbox", dst.name, "err", err)
+	}
+	if data == nil || data.UIDValidity == 0 {
+		// Server without UIDPLUS: the copy happened, UIDs unknown.
+		return &imap.CopyData{}, uids, nil
+	}
+	return data, uids, nil
 }
 
 func indexOfUID(ts []target, uid imap.UID) int {
@@ -315,46 +412,4 @@ func indexOfUID(ts []target, uid imap.UID) int {
 		}
 	}
 	return -1
-}
-
-// copyToUpstream uploads local messages with APPEND, keeping flags and
-// INTERNALDATE. (Issue B adds fingerprint dedup against the server.)
-func (s *Session) copyToUpstream(folder *store.Folder, targets []target, recs []*store.Message, dest string) (*imap.CopyData, []imap.UID, error) {
-	if s.up == nil {
-		return nil, nil, s.noUpstream(dest)
-	}
-	data := &imap.CopyData{}
-	var done []imap.UID
-	for i, t := range targets {
-		rec := recs[i]
-		if rec == nil {
-			continue
-		}
-		served, err := s.a.readServed(folder, rec)
-		if err != nil {
-			return partial(data, done, len(targets), err)
-		}
-		flags := make([]imap.Flag, 0, len(t.flags))
-		for _, f := range t.flags {
-			if f != flagRecent {
-				flags = append(flags, f)
-			}
-		}
-		ad, err := s.up.Append(dest, newLiteral(served), &imap.AppendOptions{Flags: flags, Time: t.date})
-		if err != nil {
-			return partial(data, done, len(targets), err)
-		}
-		data.UIDValidity = ad.UIDValidity
-		data.SourceUIDs.AddNum(t.uid)
-		data.DestUIDs.AddNum(ad.UID)
-		done = append(done, t.uid)
-	}
-	return data, done, nil
-}
-
-func partial(data *imap.CopyData, done []imap.UID, total int, err error) (*imap.CopyData, []imap.UID, error) {
-	if len(done) == 0 {
-		return nil, nil, err
-	}
-	return data, done, &imap.Error{Type: imap.StatusResponseTypeNo, Text: fmt.Sprintf("uploaded %d of %d messages, then: %v", len(done), total, err)}
 }

@@ -96,9 +96,6 @@ const fetchChunk = 128
 
 // Fetch writes FETCH responses, UID first in each (Thunderbird wants it so).
 func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	if s.upSelected {
-		return s.up.Fetch(w, numSet, options)
-	}
 	v, err := s.selected()
 	if err != nil {
 		return err
@@ -154,6 +151,21 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 				return err
 			}
 		}
+		var remoteBodies map[imap.UID][]byte
+		if b.remote && (needBody || options.BodyStructure != nil) {
+			var want []imap.UID
+			for i, t := range chunk {
+				if needBody || bss[i] == nil {
+					want = append(want, t.uid)
+				}
+			}
+			ctx, cancel := s.a.remoteCtx()
+			remoteBodies, err = s.a.fetchRemoteBodies(ctx, name, want)
+			cancel()
+			if err != nil {
+				return upstreamErr("FETCH", name, err)
+			}
+		}
 		var seenUIDs []imap.UID
 		newBS := map[uint32][]byte{}
 		newEnv := map[uint32][]byte{}
@@ -163,7 +175,15 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 				continue // expunged meanwhile
 			}
 			var served []byte
-			if needBody || (options.BodyStructure != nil && bss[i] == nil) || (options.Envelope && envs[i] == nil) {
+			if b.remote && (needBody || (options.BodyStructure != nil && bss[i] == nil)) {
+				var ok bool
+				if served, ok = remoteBodies[t.uid]; !ok {
+					if firstErr == nil {
+						firstErr = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: fmt.Sprintf("message UID %d of %q is no longer on the server", t.uid, name)}
+					}
+					continue
+				}
+			} else if needBody || (options.BodyStructure != nil && bss[i] == nil) || (options.Envelope && envs[i] == nil) {
 				served, err = s.a.readServed(folder, rec)
 				if err != nil {
 					if firstErr == nil {
@@ -289,6 +309,9 @@ func bodySection(served []byte, sec *imap.FetchItemBodySection) []byte {
 // notify the other sessions. It returns nothing per message: callers that
 // need the new flags read them from the mailbox.
 func (a *Account) changeFlags(b *mailbox, uids []imap.UID, op *imap.StoreFlags, source *imapserver.SessionTracker) error {
+	if b.remote {
+		return a.remoteStore(b, uids, op)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	newFlags := make(map[imap.UID][]string, len(uids))
@@ -347,9 +370,6 @@ func applyStore(cur []string, op *imap.StoreFlags) []string {
 
 // Store changes flags (an overlay in the index: the archive is untouched).
 func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
-	if s.upSelected {
-		return s.up.Store(w, numSet, flags, options)
-	}
 	v, err := s.selected()
 	if err != nil {
 		return err
@@ -397,9 +417,6 @@ func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 // sealed archive (the overlay remembers they are gone); the bridge's own
 // copies are removed after the index commit.
 func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
-	if s.upSelected {
-		return s.up.Expunge(w, uids)
-	}
 	v, err := s.selected()
 	if err != nil {
 		return err
@@ -427,6 +444,9 @@ func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 func (a *Account) hide(b *mailbox, uids []imap.UID) error {
 	if len(uids) == 0 {
 		return nil
+	}
+	if b.remote {
+		return a.remoteExpunge(b, uids)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -467,9 +487,6 @@ func (a *Account) hide(b *mailbox, uids []imap.UID) error {
 
 // Search evaluates SEARCH with decoded-text matching.
 func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
-	if s.upSelected {
-		return s.up.Search(kind, criteria, options)
-	}
 	v, err := s.selected()
 	if err != nil {
 		return nil, err

@@ -130,6 +130,11 @@ type Folder struct {
 	Subscribed bool   `json:"subscribed,omitempty"`
 	Missing    bool   `json:"missing,omitempty"` // archive path vanished at the last walk
 
+	// Remote folders mirror an upstream folder: UIDs and UIDVALIDITY are
+	// the server's, messages are metadata only (Src SrcRemote).
+	Remote     bool   `json:"remote,omitempty"`
+	HighestUID uint32 `json:"highest_uid,omitempty"` // highest upstream UID seen
+
 	// Scan state of an mbox-backed folder.
 	ScanEnd   int64  `json:"scan_end,omitempty"`   // offset up to which the file is indexed
 	FileSize  int64  `json:"file_size,omitempty"`  // size at the last scan
@@ -143,9 +148,10 @@ type Folder struct {
 
 // Message sources.
 const (
-	SrcMbox  = 'm' // byte range of Folder.Loc
-	SrcFile  = 'f' // archive file (Maildir, .eml) at Path
-	SrcOwned = 'o' // file in the bridge's own Maildir (Path relative to it)
+	SrcMbox   = 'm' // byte range of Folder.Loc
+	SrcFile   = 'f' // archive file (Maildir, .eml) at Path
+	SrcOwned  = 'o' // file in the bridge's own Maildir (Path relative to it)
+	SrcRemote = 'r' // on the upstream server, same UID
 )
 
 // Message is one indexed message.
@@ -401,6 +407,77 @@ func (t *Tx) AddMessage(f *Folder, m *Message) error {
 		return err
 	}
 	return t.putMessage(f.ID, m, nil)
+}
+
+// PutRemoteMessage stores a mirrored upstream message under its own UID.
+func (t *Tx) PutRemoteMessage(f *Folder, m *Message) error {
+	old, _ := t.Message(f.ID, m.UID)
+	if m.UID > f.HighestUID {
+		f.HighestUID = m.UID
+	}
+	if m.UID >= f.UIDNext {
+		f.UIDNext = m.UID + 1
+	}
+	if err := t.PutFolder(f); err != nil {
+		return err
+	}
+	return t.putMessage(f.ID, m, old)
+}
+
+// ClearFolder drops every message of a folder (an upstream UIDVALIDITY change).
+func (t *Tx) ClearFolder(f *Folder) error {
+	root := t.tx.Bucket(bucketMsgs)
+	if err := root.DeleteBucket(u32(f.ID)); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+		return err
+	}
+	_, err := t.msgBucket(f.ID, true)
+	f.HighestUID = 0
+	return err
+}
+
+// Upload records that a legacy message is on the server.
+type Upload struct {
+	Folder      string `json:"folder"`
+	UIDValidity uint32 `json:"uidvalidity"`
+	UID         uint32 `json:"uid"`
+	At          int64  `json:"at"`
+}
+
+func uploadKey(folderID, uid uint32, folder string) []byte {
+	return append(append(u32(folderID), u32(uid)...), folder...)
+}
+
+// PutUpload remembers where legacy message (folderID, uid) went.
+func (t *Tx) PutUpload(folderID, uid uint32, up Upload) error {
+	b, err := t.tx.CreateBucketIfNotExists([]byte("uploads"))
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(up)
+	if err != nil {
+		return err
+	}
+	return b.Put(uploadKey(folderID, uid, up.Folder), v)
+}
+
+// Uploads returns every recorded upload of folder folderID, by local UID.
+func (t *Tx) Uploads(folderID uint32) (map[uint32][]Upload, error) {
+	out := map[uint32][]Upload{}
+	b := t.tx.Bucket([]byte("uploads"))
+	if b == nil {
+		return out, nil
+	}
+	c := b.Cursor()
+	p := u32(folderID)
+	for k, v := c.Seek(p); k != nil && len(k) >= 8 && string(k[:4]) == string(p); k, v = c.Next() {
+		var up Upload
+		if err := json.Unmarshal(v, &up); err != nil {
+			return nil, err
+		}
+		uid := binary.BigEndian.Uint32(k[4:])
+		out[uid] = append(out[uid], up)
+	}
+	return out, nil
 }
 
 // PutMessage overwrites an existing message record (flags, hidden, location).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/popbridge/popbridge/backend"
 	"github.com/popbridge/popbridge/backend/archive"
+	"github.com/popbridge/popbridge/backend/upstream"
 	"github.com/popbridge/popbridge/store"
 )
 
@@ -20,6 +21,7 @@ type app struct {
 	log  *slog.Logger
 	db   *store.DB
 	acct *backend.Account
+	pool *upstream.Pool // nil without [upstream]
 }
 
 // newFlagSet makes a subcommand flag set whose -h prints a usage text.
@@ -74,31 +76,50 @@ func newLogger(cfg *Config, stderr io.Writer) (*slog.Logger, func(), error) {
 func dbPath(cfg *Config) string { return filepath.Join(cfg.DataDir, "popbridge.db") }
 
 // openApp opens the data dir (one process at a time) and the account.
-func openApp(cfg *Config, log *slog.Logger, upstream backend.Upstream) (*app, error) {
+func openApp(cfg *Config, log *slog.Logger) (*app, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
+	var pool *upstream.Pool
+	if cfg.Upstream != nil {
+		p, err := newPool(cfg.Upstream, log)
+		if err != nil {
+			return nil, err
+		}
+		pool = p
+	}
 	db, err := store.Open(dbPath(cfg), store.Options{})
 	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
 		return nil, err
 	}
 	acct, err := backend.New(backend.Options{
-		DB:       db,
-		DataDir:  cfg.DataDir,
-		Prefix:   cfg.Archive.Prefix,
-		Sources:  sources(cfg),
-		Flatten:  true,
-		Logger:   log,
-		Upstream: upstream,
+		DB:      db,
+		DataDir: cfg.DataDir,
+		Prefix:  cfg.Archive.Prefix,
+		Sources: sources(cfg),
+		Flatten: true,
+		Logger:  log,
+		Remote:  pool,
 	})
 	if err != nil {
 		db.Close()
+		if pool != nil {
+			pool.Close()
+		}
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, db: db, acct: acct}, nil
+	return &app{cfg: cfg, log: log, db: db, acct: acct, pool: pool}, nil
 }
 
-func (a *app) Close() error { return a.db.Close() }
+func (a *app) Close() error {
+	if a.pool != nil {
+		a.pool.Close()
+	}
+	return a.db.Close()
+}
 
 func sources(cfg *Config) []backend.Source {
 	var out []backend.Source

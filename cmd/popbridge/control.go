@@ -37,7 +37,14 @@ type statusReport struct {
 	Running  bool                   `json:"running"`
 	Indexed  time.Time              `json:"indexed"` // end of the last complete index run (zero: in progress)
 	Folders  []backend.FolderStatus `json:"folders"`
+	Quota    *quotaInfo             `json:"quota,omitempty"`
 	Problems []string               `json:"problems,omitempty"`
+}
+
+type quotaInfo struct {
+	Used  int64  `json:"used"`
+	Limit int64  `json:"limit"`
+	Error string `json:"error,omitempty"`
 }
 
 func buildStatus(a *app, running bool) (*statusReport, error) {
@@ -45,7 +52,18 @@ func buildStatus(a *app, running bool) (*statusReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &statusReport{Version: version, Running: running, Indexed: a.acct.LastIndexed(), Folders: folders, Problems: a.acct.Problems()}, nil
+	rep := &statusReport{Version: version, Running: running, Indexed: a.acct.LastIndexed(), Folders: folders, Problems: a.acct.Problems()}
+	if a.pool != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		used, limit, ok, err := a.acct.Quota(ctx)
+		cancel()
+		if err != nil {
+			rep.Quota = &quotaInfo{Error: err.Error()}
+		} else if ok {
+			rep.Quota = &quotaInfo{Used: used, Limit: limit}
+		}
+	}
+	return rep, nil
 }
 
 // startControl serves the control endpoint until ctx ends.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/big"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,11 +24,31 @@ import (
 	"github.com/popbridge/popbridge"
 )
 
-// memUpstream is the demo's embedded upstream: go-imap's in-memory server.
-type memUpstream struct{ user *imapmemserver.User }
-
-func (m memUpstream) NewSession(string) (imapserver.Session, error) {
-	return imapmemserver.NewUserSession(m.user), nil
+// startDemoUpstream runs go-imap's in-memory server on a loopback port as
+// the demo's "real" mailbox; the bridge talks to it over IMAP like to any
+// upstream, so the demo exercises the same code paths.
+func startDemoUpstream(ctx context.Context, user, password string, log *slog.Logger) (int, error) {
+	mem := imapmemserver.New()
+	u := imapmemserver.NewUser(user, password)
+	if err := fillDemoUpstream(u); err != nil {
+		return 0, err
+	}
+	mem.AddUser(u)
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return mem.NewSession(), nil, nil
+		},
+		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {}, imap.CapNamespace: {}},
+		InsecureAuth: true,
+		Logger:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	go srv.Serve(ln)
+	go func() { <-ctx.Done(); srv.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func runDemo(args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -67,9 +88,11 @@ func demo(ctx context.Context, listen, imaps, dir string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	up := imapmemserver.NewUser("demo", password)
-	if err := fillDemoUpstream(up); err != nil {
-		return err
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	upPassword := randomPassword(16)
+	upPort, err := startDemoUpstream(ctx, "demo", upPassword, log)
+	if err != nil {
+		return fmt.Errorf("demo upstream: %w", err)
 	}
 	cfg := &Config{
 		DataDir: filepath.Join(dir, "data"),
@@ -77,8 +100,9 @@ func demo(ctx context.Context, listen, imaps, dir string, stdout, stderr io.Writ
 		Users:   []UserConfig{{Name: "demo", PasswordHash: string(hash)}},
 		Archive: ArchiveConfig{Prefix: "Local", Sources: []SourceConfig{{Path: archiveDir, Format: "auto", Name: "Local Folders"}}},
 		Log:     LogConfig{Level: "info"},
+		Upstream: &UpstreamConfig{Host: "127.0.0.1", Port: upPort, TLS: "none", Username: "demo",
+			Secret: Secret{Password: upPassword}, Auth: "plain", MaxConnections: 4},
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	host, port := splitHostPortDefault(listen)
 	fmt.Fprintf(stdout, `popbridge demo — a sample legacy archive and an in-memory "server" mailbox.
 
@@ -96,7 +120,7 @@ Try:  curl -v --url "imap://%s:%s/Local/Inbox" --user "demo:%s"
 Demo files in %s (deleted on exit unless -dir was given). Ctrl-C stops.
 
 `, host, port, password, host, port, password, dir)
-	return serve(ctx, cfg, log, memUpstream{up}, stdout)
+	return serve(ctx, cfg, log, stdout)
 }
 
 func splitHostPortDefault(addr string) (string, string) {

@@ -100,7 +100,7 @@ func startBridge(t *testing.T, cfgPath string) *bridge {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &bridge{cfg: cfg, port: port, cancel: cancel, done: make(chan error, 1), out: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(b.out, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() { b.done <- serve(ctx, cfg, log, nil, b.out) }()
+	go func() { b.done <- serve(ctx, cfg, log, b.out) }()
 	t.Cleanup(func() { b.stop(t) })
 	// Ready when the first index run is complete (the control endpoint says so).
 	deadline := time.Now().Add(30 * time.Second)
@@ -261,7 +261,7 @@ func TestEndToEnd(t *testing.T) {
 	cfg2.Listen.IMAP = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg2.Listen.Control = ""
 	start := time.Now()
-	err = serve(context.Background(), cfg2, slog.New(slog.DiscardHandler), nil, io.Discard)
+	err = serve(context.Background(), cfg2, slog.New(slog.DiscardHandler), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Errorf("second serve: %v, want an 'already running' error", err)
 	}

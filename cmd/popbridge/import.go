@@ -41,7 +41,7 @@ func runImport(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	defer closeLog()
-	a, err := openApp(cfg, log, nil)
+	a, err := openApp(cfg, log)
 	if err != nil {
 		return fail(stderr, err)
 	}

@@ -52,15 +52,15 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	defer closeLog()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log, nil, stdout); err != nil {
+	if err := serve(ctx, cfg, log, stdout); err != nil {
 		return fail(stderr, err)
 	}
 	return 0
 }
 
-// serve runs the bridge until ctx ends. upstream may be nil.
-func serve(ctx context.Context, cfg *Config, log *slog.Logger, upstream backend.Upstream, stdout io.Writer) error {
-	a, err := openApp(cfg, log, upstream)
+// serve runs the bridge until ctx ends.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) error {
+	a, err := openApp(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -138,6 +138,34 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, upstream backend.
 	if _, err := startControl(ctx, a, cfg.Listen.Control); err != nil {
 		srv.Close()
 		return err
+	}
+
+	// The upstream: check it now so that configuration mistakes are
+	// reported at start-up in plain words; the bridge serves the archive
+	// either way and keeps retrying.
+	if a.pool != nil {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := a.pool.Check(cctx)
+		if err == nil {
+			err = a.acct.SyncFolders(cctx)
+			if errors.Is(err, backend.ErrPrefixClash) {
+				cancel()
+				srv.Close()
+				return err
+			}
+		}
+		cancel()
+		if err != nil {
+			log.Error("upstream server", "err", err)
+			fmt.Fprintf(stdout, "popbridge: upstream: %v\n", err)
+		} else {
+			fmt.Fprintf(stdout, "popbridge: upstream %s:%d connected\n", cfg.Upstream.Host, cfg.Upstream.Port)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.acct.RunRemote(ctx, 10*time.Second, 5*time.Minute)
+		}()
 	}
 
 	// Index in the background while serving, then watch the archive.

@@ -45,7 +45,7 @@ func getStatus(cfg *Config) (*statusReport, error) {
 	if !errors.Is(err, errNoBridge) {
 		return nil, err
 	}
-	a, err := openApp(cfg, slog.New(slog.DiscardHandler), nil)
+	a, err := openApp(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
@@ -59,9 +59,16 @@ func printStatus(w io.Writer, rep *statusReport) {
 		state = "running"
 	}
 	fmt.Fprintf(w, "popbridge %s — bridge %s\n\n", rep.Version, state)
+	if q := rep.Quota; q != nil {
+		if q.Error != "" {
+			fmt.Fprintf(w, "Server quota: unknown (%s)\n\n", q.Error)
+		} else {
+			fmt.Fprintf(w, "Server quota: %s used of %s (%s free)\n\n", humanBytes(q.Used), humanBytes(q.Limit), humanBytes(max(q.Limit-q.Used, 0)))
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "FOLDER\tMESSAGES\tSIZE\tHIDDEN\tUIDVALIDITY\t\n")
-	var total int
+	fmt.Fprintf(tw, "FOLDER\tMESSAGES\tSIZE\tON SERVER\tREMAINING\tHIDDEN\t\n")
+	var total, onServer int
 	var bytes int64
 	for _, f := range rep.Folders {
 		if f.NoSelect {
@@ -71,11 +78,16 @@ func printStatus(w io.Writer, rep *statusReport) {
 		if f.Missing {
 			note = " (missing from the archive)"
 		}
-		fmt.Fprintf(tw, "%s%s\t%d\t%s\t%d\t%d\t\n", f.Name, note, f.Messages, humanBytes(f.Bytes), f.Hidden, f.UIDValidity)
+		if f.Remote {
+			fmt.Fprintf(tw, "%s (server)\t%d\t%s\t\t\t\t\n", f.Name, f.Messages, humanBytes(f.Bytes))
+			continue
+		}
+		fmt.Fprintf(tw, "%s%s\t%d\t%s\t%d\t%d\t%d\t\n", f.Name, note, f.Messages, humanBytes(f.Bytes), f.OnServer, f.Messages-f.OnServer, f.Hidden)
 		total += f.Messages
+		onServer += f.OnServer
 		bytes += f.Bytes
 	}
-	fmt.Fprintf(tw, "TOTAL\t%d\t%s\t\t\t\n", total, humanBytes(bytes))
+	fmt.Fprintf(tw, "TOTAL (local)\t%d\t%s\t%d\t%d\t\t\n", total, humanBytes(bytes), onServer, total-onServer)
 	tw.Flush()
 	if len(rep.Problems) > 0 {
 		fmt.Fprintf(w, "\nProblems (skipped or unreadable):\n")

@@ -1,0 +1,791 @@
+package backend
+
+// The upstream half of the merged account. Every upstream folder has a
+// mirror in the store (store.Folder.Remote): the server's UIDVALIDITY, and
+// per message the server's UID, flags, size, INTERNALDATE, ENVELOPE and the
+// header fingerprint (learned from BODY.PEEK[HEADER.FIELDS (…)], never
+// whole bodies). Sessions are served from the mirror with the same
+// machinery as local folders (sequence numbers per session, unilateral
+// updates through the mailbox tracker); bodies are fetched from the server
+// on demand, by UID. Every change a client makes is sent to the server
+// first and mirrored only after the server confirmed it.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/popbridge/popbridge/backend/message"
+	"github.com/popbridge/popbridge/store"
+)
+
+// ErrPrefixClash means the upstream already has a folder named like the
+// archive prefix.
+var ErrPrefixClash = errors.New("prefix clash")
+
+var headerFPSection = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: message.HeaderFPFields, Peek: true}
+
+const remoteTimeout = 2 * time.Minute
+
+func (a *Account) remoteCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), remoteTimeout)
+}
+
+// SyncFolders mirrors the upstream folder list: new folders are added,
+// vanished ones dropped, SPECIAL-USE and subscriptions refreshed. It fails
+// with ErrPrefixClash when the server has a folder named like the prefix.
+func (a *Account) SyncFolders(ctx context.Context) error {
+	if a.pool == nil {
+		return nil
+	}
+	type rf struct {
+		name    string
+		attrs   []imap.MailboxAttr
+		special string
+		noSel   bool
+		sub     bool
+	}
+	var remote []rf
+	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
+		opts := &imap.ListOptions{ReturnSubscribed: true}
+		caps := c.Caps()
+		if caps.Has(imap.CapSpecialUse) {
+			opts.ReturnSpecialUse = true
+		}
+		if !caps.Has(imap.CapListExtended) {
+			opts.ReturnSubscribed = false
+		}
+		list, err := c.List("", "*", opts).Collect()
+		if err != nil {
+			return err
+		}
+		subs := map[string]bool{}
+		if !opts.ReturnSubscribed {
+			ls, err := c.List("", "*", &imap.ListOptions{SelectSubscribed: true}).Collect()
+			if err == nil {
+				for _, l := range ls {
+					subs[l.Mailbox] = true
+				}
+			}
+		}
+		for _, l := range list {
+			x := rf{name: l.Mailbox, attrs: l.Attrs, sub: subs[l.Mailbox]}
+			if l.Delim != 0 && l.Delim != '/' {
+				x.name = strings.ReplaceAll(l.Mailbox, string(l.Delim), "/")
+			}
+			for _, at := range l.Attrs {
+				switch strings.ToLower(string(at)) {
+				case `\noselect`, `\nonexistent`:
+					x.noSel = true
+				case `\subscribed`:
+					x.sub = true
+				case `\sent`, `\drafts`, `\trash`, `\junk`, `\archive`, `\all`, `\flagged`:
+					x.special = string(at)
+				}
+			}
+			if strings.EqualFold(x.name, "INBOX") {
+				x.name = "INBOX"
+			}
+			remote = append(remote, x)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range remote {
+		if a.isLocal(r.name) {
+			return fmt.Errorf("%w: the server already has a folder named %q; set [archive] prefix to another name (e.g. prefix = \"Archive\") in the config", ErrPrefixClash, r.name)
+		}
+	}
+	seen := map[string]bool{}
+	err = a.db.Update(func(tx *store.Tx) error {
+		for _, r := range remote {
+			seen[r.name] = true
+			f, err := tx.Folder(r.name)
+			if err != nil {
+				if !errors.Is(err, store.ErrNoFolder) {
+					return err
+				}
+				nf := &store.Folder{Name: r.name, Remote: true, UIDValidity: 1, NoSelect: r.noSel, SpecialUse: r.special, Subscribed: r.sub}
+				if err := tx.CreateFolder(nf); err != nil {
+					return err
+				}
+				continue
+			}
+			if !f.Remote {
+				continue
+			}
+			if f.NoSelect != r.noSel || f.SpecialUse != r.special || f.Subscribed != r.sub {
+				f.NoSelect, f.SpecialUse, f.Subscribed = r.noSel, r.special, r.sub
+				if err := tx.PutFolder(f); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	folders, err := a.db.Folders()
+	if err != nil {
+		return err
+	}
+	for _, f := range folders {
+		if f.Remote && !seen[f.Name] {
+			a.dropFolder(f)
+		}
+	}
+	return nil
+}
+
+// dropFolder forgets a mirror folder the server no longer has.
+func (a *Account) dropFolder(f store.Folder) {
+	_ = a.db.Update(func(tx *store.Tx) error { return tx.DeleteFolder(f.Name) })
+	a.mu.Lock()
+	delete(a.boxes, f.ID)
+	a.mu.Unlock()
+}
+
+// SyncRemote brings the mirror of one upstream folder up to date:
+// new UIDs only for new mail, a flags sweep for flag changes and expunges,
+// a full rescan only when the server's UIDVALIDITY changed.
+func (a *Account) SyncRemote(ctx context.Context, name string) error {
+	if a.pool == nil {
+		return nil
+	}
+	f, err := a.db.Folder(name)
+	if err != nil {
+		return err
+	}
+	if !f.Remote || f.NoSelect {
+		return nil
+	}
+	b, err := a.box(f)
+	if err != nil {
+		return err
+	}
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	return a.pool.Do(ctx, func(c *imapclient.Client) error {
+		sd, err := c.Select(name, &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			return err
+		}
+		f, err := a.db.Folder(name)
+		if err != nil {
+			return err
+		}
+		if f.UIDValidity != sd.UIDValidity {
+			if err := a.resetRemote(b, f, sd.UIDValidity); err != nil {
+				return err
+			}
+		}
+		// Flags and expunges of what we know.
+		present := map[uint32][]string{}
+		if f.HighestUID > 0 && sd.NumMessages > 0 {
+			cmd := c.Fetch(imap.UIDSet{{Start: 1, Stop: imap.UID(f.HighestUID)}}, &imap.FetchOptions{UID: true, Flags: true})
+			for {
+				msg := cmd.Next()
+				if msg == nil {
+					break
+				}
+				buf, err := msg.Collect()
+				if err != nil {
+					cmd.Close()
+					return err
+				}
+				if buf.UID != 0 && uint32(buf.UID) <= f.HighestUID {
+					present[uint32(buf.UID)] = flagStrings(buf.Flags)
+				}
+			}
+			if err := cmd.Close(); err != nil {
+				return err
+			}
+		}
+		// New messages.
+		var adds []*store.Message
+		envs := map[uint32][]byte{}
+		if sd.NumMessages > 0 {
+			cmd := c.Fetch(imap.UIDSet{{Start: imap.UID(f.HighestUID + 1), Stop: 0}}, &imap.FetchOptions{
+				UID: true, Flags: true, InternalDate: true, RFC822Size: true, Envelope: true,
+				BodySection: []*imap.FetchItemBodySection{headerFPSection},
+			})
+			for {
+				msg := cmd.Next()
+				if msg == nil {
+					break
+				}
+				buf, err := msg.Collect()
+				if err != nil {
+					cmd.Close()
+					return err
+				}
+				if uint32(buf.UID) <= f.HighestUID {
+					continue // "n:*" always returns the last message
+				}
+				hdr := buf.FindBodySection(headerFPSection)
+				hfp := message.HeaderFP(hdr)
+				date := buf.InternalDate
+				_, off := date.Zone()
+				m := &store.Message{UID: uint32(buf.UID), Src: store.SrcRemote, Size: buf.RFC822Size, Date: date.Unix(), DateZone: int32(off),
+					Flags: flagStrings(buf.Flags), HFP: hfp[:], MsgID: message.MessageID(hdr)}
+				adds = append(adds, m)
+				if buf.Envelope != nil {
+					envs[m.UID] = message.EncodeEnvelope(buf.Envelope)
+				}
+			}
+			if err := cmd.Close(); err != nil {
+				return err
+			}
+		}
+		sort.Slice(adds, func(i, j int) bool { return adds[i].UID < adds[j].UID })
+		return a.applyRemote(b, present, f.HighestUID, adds, envs, uint32(sd.UIDNext))
+	})
+}
+
+func flagStrings(fl []imap.Flag) []string {
+	out := make([]string, 0, len(fl))
+	for _, f := range fl {
+		if f == flagRecent {
+			continue
+		}
+		out = append(out, string(f))
+	}
+	return fromFlags(toFlags(out))
+}
+
+// resetRemote empties a mirror whose UIDVALIDITY changed on the server.
+func (a *Account) resetRemote(b *mailbox, f *store.Folder, uidValidity uint32) error {
+	a.log.Warn("upstream UIDVALIDITY changed: re-reading the folder", "mailbox", f.Name, "old", f.UIDValidity, "new", uidValidity)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := a.db.Update(func(tx *store.Tx) error {
+		sf, err := tx.Folder(f.Name)
+		if err != nil {
+			return err
+		}
+		if err := tx.ClearFolder(sf); err != nil {
+			return err
+		}
+		sf.UIDValidity, sf.UIDNext, sf.HighestUID = uidValidity, 1, 0
+		return tx.PutFolder(sf)
+	})
+	if err != nil {
+		return err
+	}
+	all := map[imap.UID]bool{}
+	for _, m := range b.msgs {
+		all[m.uid] = true
+	}
+	b.removeLocked(all)
+	b.uidValidity, b.uidNext = uidValidity, 1
+	f.UIDValidity, f.HighestUID, f.UIDNext = uidValidity, 0, 1
+	return nil
+}
+
+// applyRemote commits a sync result, then updates the mailbox view.
+func (a *Account) applyRemote(b *mailbox, present map[uint32][]string, highest uint32, adds []*store.Message, envs map[uint32][]byte, uidNext uint32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	gone := map[imap.UID]bool{}
+	changed := map[imap.UID][]string{}
+	for _, m := range b.msgs {
+		if uint32(m.uid) > highest {
+			continue
+		}
+		fl, ok := present[uint32(m.uid)]
+		if !ok {
+			gone[m.uid] = true
+			continue
+		}
+		if !sameStrings(fl, fromFlags(m.flags)) {
+			changed[m.uid] = fl
+		}
+	}
+	if len(gone) == 0 && len(changed) == 0 && len(adds) == 0 && (uidNext == 0 || uidNext == b.uidNext) {
+		return nil
+	}
+	err := a.db.Update(func(tx *store.Tx) error {
+		f, err := tx.Folder(b.name)
+		if err != nil {
+			return err
+		}
+		for uid := range gone {
+			if err := tx.DeleteMessage(f.ID, uint32(uid)); err != nil && !errors.Is(err, store.ErrNoMessage) {
+				return err
+			}
+		}
+		for uid, fl := range changed {
+			m, err := tx.Message(f.ID, uint32(uid))
+			if err != nil {
+				continue
+			}
+			m.Flags = fl
+			if err := tx.PutMessage(f.ID, m); err != nil {
+				return err
+			}
+		}
+		for _, m := range adds {
+			if err := tx.PutRemoteMessage(f, m); err != nil {
+				return err
+			}
+			if env := envs[m.UID]; env != nil {
+				if err := tx.PutEnvelope(f.ID, m.UID, env); err != nil {
+					return err
+				}
+			}
+		}
+		if uidNext > f.UIDNext {
+			f.UIDNext = uidNext
+		}
+		return tx.PutFolder(f)
+	})
+	if err != nil {
+		return err
+	}
+	b.removeLocked(gone)
+	for uid, fl := range changed {
+		b.setFlagsLocked(uid, toFlags(fl), nil)
+	}
+	if uidNext < b.uidNext {
+		uidNext = b.uidNext
+	}
+	b.appendLocked(adds, uidNext)
+	return nil
+}
+
+// fetchRemoteBodies fetches BODY.PEEK[] of uids (streamed one message at a
+// time by the client library; only this batch is held).
+func (a *Account) fetchRemoteBodies(ctx context.Context, folder string, uids []imap.UID) (map[imap.UID][]byte, error) {
+	out := make(map[imap.UID][]byte, len(uids))
+	if len(uids) == 0 {
+		return out, nil
+	}
+	sec := &imap.FetchItemBodySection{Peek: true}
+	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
+		if _, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			return err
+		}
+		cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sec}})
+		for {
+			msg := cmd.Next()
+			if msg == nil {
+				break
+			}
+			var uid imap.UID
+			var body []byte
+			for {
+				item := msg.Next()
+				if item == nil {
+					break
+				}
+				switch it := item.(type) {
+				case imapclient.FetchItemDataUID:
+					uid = it.UID
+				case imapclient.FetchItemDataBodySection:
+					if it.Literal != nil {
+						b, err := io.ReadAll(it.Literal)
+						if err != nil {
+							cmd.Close()
+							return err
+						}
+						body = b
+					}
+				}
+			}
+			if uid != 0 && body != nil {
+				out[uid] = body
+			}
+		}
+		return cmd.Close()
+	})
+	return out, err
+}
+
+// remoteStore sends a STORE to the server, then mirrors the flags the
+// server reports.
+func (a *Account) remoteStore(b *mailbox, uids []imap.UID, op *imap.StoreFlags) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	ctx, cancel := a.remoteCtx()
+	defer cancel()
+	newFlags := map[imap.UID][]string{}
+	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
+		if _, err := c.Select(b.name, nil).Wait(); err != nil {
+			return err
+		}
+		msgs, err := c.Store(imap.UIDSetNum(uids...), &imap.StoreFlags{Op: op.Op, Flags: op.Flags}, nil).Collect()
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if m.UID != 0 && m.Flags != nil {
+				newFlags[m.UID] = flagStrings(m.Flags)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return upstreamErr("STORE", b.name, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// Servers answer with the new flags; where one didn't, compute them.
+	for _, uid := range uids {
+		if _, ok := newFlags[uid]; ok {
+			continue
+		}
+		if seq := b.seqOfLocked(uid); seq != 0 {
+			newFlags[uid] = applyStore(fromFlags(b.msgs[seq-1].flags), op)
+		}
+	}
+	err = a.db.Update(func(tx *store.Tx) error {
+		for uid, fl := range newFlags {
+			m, err := tx.Message(b.id, uint32(uid))
+			if err != nil {
+				continue
+			}
+			m.Flags = fl
+			if err := tx.PutMessage(b.id, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for uid, fl := range newFlags {
+		b.setFlagsLocked(uid, toFlags(fl), nil)
+	}
+	return nil
+}
+
+// remoteExpunge removes uids on the server (UID EXPUNGE, so that other
+// clients' \Deleted messages are left alone), then from the mirror.
+func (a *Account) remoteExpunge(b *mailbox, uids []imap.UID) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	ctx, cancel := a.remoteCtx()
+	defer cancel()
+	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
+		if _, err := c.Select(b.name, nil).Wait(); err != nil {
+			return err
+		}
+		set := imap.UIDSetNum(uids...)
+		if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return err
+		}
+		if c.Caps().Has(imap.CapUIDPlus) || c.Caps().Has(imap.CapIMAP4rev2) {
+			return c.UIDExpunge(set).Close()
+		}
+		return c.Expunge().Close()
+	})
+	if err != nil {
+		return upstreamErr("EXPUNGE", b.name, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	gone := map[imap.UID]bool{}
+	err = a.db.Update(func(tx *store.Tx) error {
+		for _, uid := range uids {
+			if err := tx.DeleteMessage(b.id, uint32(uid)); err == nil {
+				gone[uid] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.removeLocked(gone)
+	return nil
+}
+
+// upstreamErr turns a server error into a NO that names the folder and
+// keeps the server's words.
+func upstreamErr(op, folder string, err error) error {
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: ie.Code, Text: fmt.Sprintf("the server refused %s in %q: %s", op, folder, ie.Text)}
+	}
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: fmt.Sprintf("%s in %q: the server is not reachable: %v", op, folder, err)}
+}
+
+// uploadItem is one message to put on the server.
+type uploadItem struct {
+	body  []byte
+	flags []imap.Flag
+	date  time.Time
+	hfp   message.FP
+}
+
+// quotaCheck refuses an upload that clearly won't fit (RFC 9208).
+func (a *Account) quotaCheck(ctx context.Context, c *imapclient.Client, folder string, need int64) error {
+	if need <= 0 || !(c.Caps().Has(imap.CapQuota) || c.Caps().Has("QUOTA=RES-STORAGE")) {
+		return nil
+	}
+	roots, err := c.GetQuotaRoot(folder).Wait()
+	if err != nil {
+		return nil // no quota information: let the server decide
+	}
+	for _, q := range roots {
+		r, ok := q.Resources[imap.QuotaResourceStorage]
+		if !ok || r.Limit <= 0 {
+			continue
+		}
+		free := (r.Limit - r.Usage) * 1024
+		if need > free {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: "OVERQUOTA",
+				Text: fmt.Sprintf("%q is over quota: the messages need %s, the server has %s free of %s; nothing was uploaded", folder, kib(need), kib(max(free, 0)), kib(r.Limit*1024))}
+		}
+	}
+	return nil
+}
+
+func kib(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// uploadRemote APPENDs items to the upstream folder b, skipping those whose
+// header fingerprint is already there (uploaded before, or left on the
+// server by the old POP client). It returns the server UID of each item
+// (0 = failed) and the first error; what succeeded is mirrored.
+func (a *Account) uploadRemote(b *mailbox, items []uploadItem) ([]imap.UID, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	// Fresh view of the server first, so dedup sees what is there now.
+	if err := a.SyncRemote(ctx, b.name); err != nil {
+		return nil, upstreamErr("sync", b.name, err)
+	}
+	out := make([]imap.UID, len(items))
+	var todo []int
+	var need int64
+	err := a.db.View(func(tx *store.Tx) error {
+		for i, it := range items {
+			uids, err := tx.FindHFP(b.id, it.hfp[:])
+			if err != nil {
+				return err
+			}
+			if len(uids) > 0 {
+				out[i] = imap.UID(uids[0])
+				continue
+			}
+			todo = append(todo, i)
+			need += int64(len(it.body))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(todo) == 0 {
+		return out, nil
+	}
+	var firstErr error
+	var uidValidity uint32
+	err = a.pool.Do(ctx, func(c *imapclient.Client) error {
+		if err := a.quotaCheck(ctx, c, b.name, need); err != nil {
+			return err
+		}
+		for _, i := range todo {
+			it := items[i]
+			cmd := c.Append(b.name, int64(len(it.body)), &imap.AppendOptions{Flags: it.flags, Time: it.date})
+			if _, err := cmd.Write(it.body); err != nil {
+				cmd.Close()
+				return err
+			}
+			if err := cmd.Close(); err != nil {
+				return err
+			}
+			ad, err := cmd.Wait()
+			if err != nil {
+				var ie *imap.Error
+				if errors.As(err, &ie) {
+					// The server refused this one (too big, not RFC 5322…): keep going.
+					if firstErr == nil {
+						firstErr = err
+					}
+					a.log.Warn("upload refused by the server", "mailbox", b.name, "size", len(it.body), "err", err)
+					continue
+				}
+				return err
+			}
+			out[i] = ad.UID
+			uidValidity = ad.UIDValidity
+		}
+		return nil
+	})
+	if err != nil {
+		var ie *imap.Error
+		if errors.As(err, &ie) && ie.Code == "OVERQUOTA" {
+			return out, err
+		}
+		firstErr = err
+	}
+	_ = uidValidity
+	// Mirror what arrived (and learn UIDs the server did not report).
+	if err := a.SyncRemote(ctx, b.name); err != nil {
+		a.log.Warn("sync after upload", "mailbox", b.name, "err", err)
+	}
+	_ = a.db.View(func(tx *store.Tx) error {
+		for _, i := range todo {
+			if out[i] != 0 {
+				continue
+			}
+			if uids, _ := tx.FindHFP(b.id, items[i].hfp[:]); len(uids) > 0 {
+				out[i] = imap.UID(uids[0])
+			}
+		}
+		return nil
+	})
+	if firstErr != nil {
+		return out, upstreamErr("APPEND", b.name, firstErr)
+	}
+	return out, nil
+}
+
+// syncBeforeUse refreshes a mirror before a client looks at it (SELECT,
+// STATUS), briefly: on failure the client sees the mirror as it is.
+func (a *Account) syncBeforeUse(name string) {
+	if a.pool == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := a.SyncRemote(ctx, name); err != nil && !errors.Is(err, store.ErrNoFolder) {
+		a.log.Warn("upstream sync failed; serving the last known state", "mailbox", name, "err", err)
+	}
+}
+
+// remoteFolderOp runs a folder command (CREATE, DELETE, RENAME, SUBSCRIBE)
+// on the server, then refreshes the folder list.
+func (a *Account) remoteFolderOp(op, name string, fn func(c *imapclient.Client) error) error {
+	ctx, cancel := a.remoteCtx()
+	defer cancel()
+	if err := a.pool.Do(ctx, fn); err != nil {
+		return upstreamErr(op, name, err)
+	}
+	if err := a.SyncFolders(ctx); err != nil {
+		a.log.Warn("folder list refresh failed", "err", err)
+	}
+	return nil
+}
+
+// RunRemote keeps the mirrors current until ctx ends: the folder list and
+// every folder at start, INBOX (and any folder a client has open) watched
+// with IDLE or polled, everything else re-read every few minutes.
+func (a *Account) RunRemote(ctx context.Context, pollActive, pollAll time.Duration) {
+	if a.pool == nil {
+		return
+	}
+	syncAll := func() {
+		if err := a.SyncFolders(ctx); err != nil {
+			a.log.Error("upstream folder list", "err", err)
+			return
+		}
+		folders, err := a.db.Folders()
+		if err != nil {
+			return
+		}
+		for _, f := range folders {
+			if f.Remote && !f.NoSelect {
+				if err := a.SyncRemote(ctx, f.Name); err != nil && ctx.Err() == nil {
+					a.log.Warn("upstream sync", "mailbox", f.Name, "err", err)
+				}
+			}
+		}
+	}
+	syncAll()
+	inboxChanged := make(chan struct{}, 1)
+	go a.pool.Watch(ctx, "INBOX", pollActive, func() {
+		select {
+		case inboxChanged <- struct{}{}:
+		default:
+		}
+	})
+	active := time.NewTicker(pollActive)
+	defer active.Stop()
+	all := time.NewTicker(pollAll)
+	defer all.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-inboxChanged:
+			if err := a.SyncRemote(ctx, "INBOX"); err != nil && ctx.Err() == nil {
+				a.log.Warn("upstream sync", "mailbox", "INBOX", "err", err)
+			}
+		case <-active.C:
+			for _, name := range a.activeRemote() {
+				if err := a.SyncRemote(ctx, name); err != nil && ctx.Err() == nil {
+					a.log.Warn("upstream sync", "mailbox", name, "err", err)
+				}
+			}
+		case <-all.C:
+			syncAll()
+		}
+	}
+}
+
+// activeRemote lists the mirrors some session has selected.
+func (a *Account) activeRemote() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, b := range a.boxes {
+		if !b.remote {
+			continue
+		}
+		b.mu.Lock()
+		if b.views > 0 {
+			out = append(out, b.name)
+		}
+		b.mu.Unlock()
+	}
+	return out
+}
+
+// Quota returns the upstream storage quota of INBOX's root in bytes;
+// ok is false when the server has no quota (or no upstream is configured).
+func (a *Account) Quota(ctx context.Context) (used, limit int64, ok bool, err error) {
+	if a.pool == nil {
+		return 0, 0, false, nil
+	}
+	err = a.pool.Do(ctx, func(c *imapclient.Client) error {
+		if !c.Caps().Has(imap.CapQuota) {
+			return nil
+		}
+		roots, err := c.GetQuotaRoot("INBOX").Wait()
+		if err != nil {
+			return err
+		}
+		for _, q := range roots {
+			if r, has := q.Resources[imap.QuotaResourceStorage]; has && r.Limit > 0 {
+				used, limit, ok = r.Usage*1024, r.Limit*1024, true
+				return nil
+			}
+		}
+		return nil
+	})
+	return used, limit, ok, err
+}

@@ -1,0 +1,306 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/popbridge/popbridge/backend/upstream"
+	"github.com/popbridge/popbridge/internal/testenv"
+	"github.com/popbridge/popbridge/store"
+)
+
+// remoteEnv is a bridge over an mbox archive and a private Dovecot.
+type remoteEnv struct {
+	*env
+	dc     *testenv.Dovecot
+	user   string
+	cancel context.CancelFunc
+}
+
+func newRemoteEnv(t *testing.T, users []testenv.DovecotUser, sources ...Source) *remoteEnv {
+	t.Helper()
+	testenv.RequireDovecot(t)
+	dc := testenv.StartDovecot(t, testenv.DovecotOptions{Users: users})
+	user := dc.Users[0]
+	re := &remoteEnv{dc: dc, user: user.Name}
+	e := &env{t: t, dataDir: t.TempDir(), sources: sources}
+	re.env = e
+	e.newRemote = func() *upstream.Pool {
+		pool, err := upstream.New(upstream.Options{
+			Host: "127.0.0.1", Port: dc.IMAPPort, TLS: "none", Username: user.Name,
+			Password:       func(context.Context) (string, error) { return user.Password, nil },
+			MaxConnections: 4,
+			Logger:         slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pool
+	}
+	e.start()
+	t.Cleanup(e.stop)
+	return re
+}
+
+func (re *remoteEnv) dovecotClient() *imapclient.Client { return re.dc.Client(re.t, re.user) }
+
+func TestRemoteMirrorAndFetch(t *testing.T) {
+	src, _ := mboxSource(t, mbox(1, 2))
+	re := newRemoteEnv(t, nil, src)
+	msgA := []byte("From: a@example.com\r\nSubject: on the server\r\nMessage-ID: <srv-1@example.com>\r\n\r\nserver body\r\n")
+	uidA := re.dc.Append(t, re.user, "INBOX", msgA, []imap.Flag{imap.FlagSeen}, time.Date(2020, 5, 6, 7, 8, 9, 0, time.UTC))
+	c := re.client(nil)
+	names := map[string][]imap.MailboxAttr{}
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list {
+		names[l.Mailbox] = l.Attrs
+	}
+	for _, want := range []string{"INBOX", "Sent", "Trash", "Local", "Local/Archive"} {
+		if _, ok := names[want]; !ok {
+			t.Errorf("LIST lacks %q: %v", want, names)
+		}
+	}
+	if fmt.Sprint(names["Sent"]) == "" || !strings.Contains(fmt.Sprint(names["Sent"]), `\Sent`) {
+		t.Errorf("Sent lacks \\Sent: %v", names["Sent"])
+	}
+	sd, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsd, err := re.dovecotClient().Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sd.UIDValidity != dsd.UIDValidity {
+		t.Errorf("UIDVALIDITY %d, upstream's is %d", sd.UIDValidity, dsd.UIDValidity)
+	}
+	got := fetchAll(t, c, "INBOX")
+	if len(got) != 1 || got[0].UID != uidA || !bytes.Equal(got[0].Body, msgA) || fmt.Sprint(got[0].Flags) != `[\Seen]` {
+		t.Fatalf("INBOX through the bridge = %+v, want UID %d with the server's bytes", got, uidA)
+	}
+	if !got[0].Date.Equal(time.Date(2020, 5, 6, 7, 8, 9, 0, time.UTC)) {
+		t.Errorf("INTERNALDATE %v", got[0].Date)
+	}
+	// STORE and EXPUNGE go to the server.
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.UIDSetNum(uidA), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m := re.dc.Messages(t, re.user, "INBOX"); len(m) != 1 || fmt.Sprint(m[0].Flags) != `[\Flagged \Seen]` {
+		t.Errorf("server flags after STORE: %+v", m)
+	}
+	if err := c.Store(imap.UIDSetNum(uidA), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m := re.dc.Messages(t, re.user, "INBOX"); len(m) != 0 {
+		t.Errorf("server still has %d messages after EXPUNGE", len(m))
+	}
+}
+
+func TestDragToServerDedup(t *testing.T) {
+	// Message 2 carries Thunderbird's bookkeeping headers in the archive;
+	// the server already has it without them and with LF line ends (the
+	// old POP client left a copy there).
+	content := mboxMsg(1, "Status: RO\nX-Status: F\n") + mboxMsg(2, "X-Mozilla-Status: 0001\nX-UIDL: 12345\n") + mboxMsg(3, "")
+	src, path := mboxSource(t, content)
+	re := newRemoteEnv(t, nil, src)
+	seal := sealOf(t, filepath.Dir(path))
+	pre := strings.ReplaceAll(served(2, ""), "\r\n", "\n")
+	preUID := re.dc.Append(t, re.user, "INBOX", []byte(pre), nil, time.Time{})
+
+	c := re.client(nil)
+	if _, err := c.Select("Local/Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	cd, err := c.Copy(imap.UIDSetNum(1, 2), "INBOX").Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := re.dc.Messages(t, re.user, "INBOX")
+	if len(srv) != 2 {
+		t.Fatalf("server INBOX has %d messages after the COPY, want 2 (one uploaded, one already there)", len(srv))
+	}
+	if !cd.DestUIDs.Contains(preUID) {
+		t.Errorf("COPYUID %v does not map the message already on the server to UID %d", cd.DestUIDs, preUID)
+	}
+	var up testenv.Msg
+	for _, m := range srv {
+		if m.UID != preUID {
+			up = m
+		}
+	}
+	if string(up.Body) != served(1, "Status: RO\nX-Status: F\n") {
+		t.Errorf("uploaded bytes differ:\n%q", up.Body)
+	}
+	if fmt.Sprint(up.Flags) != `[\Flagged \Seen]` {
+		t.Errorf("uploaded flags %v", up.Flags)
+	}
+	if !up.InternalDate.Equal(time.Date(2006, 1, 2, 15, 4, 1, 0, time.UTC)) {
+		t.Errorf("uploaded INTERNALDATE %v", up.InternalDate)
+	}
+	// Again: nothing new (also after a restart of the bridge).
+	c.Close()
+	re.restart()
+	c = re.client(nil)
+	if _, err := c.Select("Local/Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	cd2, err := c.Copy(imap.UIDSetNum(1, 2), "INBOX").Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(cd2.DestUIDs) != fmt.Sprint(cd.DestUIDs) {
+		t.Errorf("second COPY mapped to %v, first to %v", cd2.DestUIDs, cd.DestUIDs)
+	}
+	if n := len(re.dc.Messages(t, re.user, "INBOX")); n != 2 {
+		t.Errorf("server INBOX has %d messages after copying again, want 2", n)
+	}
+	// MOVE: uploaded, then hidden locally; the archive file is untouched.
+	if _, err := c.Move(imap.UIDSetNum(3), "INBOX").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fetchAll(t, c, "Local/Archive"); fmt.Sprint(uids(got)) != "[1 2]" {
+		t.Errorf("after MOVE Local/Archive has %v", uids(got))
+	}
+	if n := len(re.dc.Messages(t, re.user, "INBOX")); n != 3 {
+		t.Errorf("server INBOX has %d messages after MOVE, want 3", n)
+	}
+	// Outlook's move: FETCH + APPEND + EXPUNGE — the APPEND is deduplicated.
+	ad, err := appendMsg(c, "INBOX", []byte(served(1, "Status: RO\nX-Status: F\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cd.DestUIDs.Contains(ad.UID) {
+		t.Errorf("APPEND of a message already on the server got UID %d", ad.UID)
+	}
+	if n := len(re.dc.Messages(t, re.user, "INBOX")); n != 3 {
+		t.Errorf("server INBOX has %d messages after the duplicate APPEND, want 3", n)
+	}
+	after := sealOf(t, filepath.Dir(path))
+	for p, s := range seal {
+		if after[p] != s {
+			t.Errorf("archive file %s changed", p)
+		}
+	}
+	// The mapping legacy → server survived the restart.
+	var ups map[uint32][]store.Upload
+	if err := re.db.View(func(tx *store.Tx) error {
+		f, err := tx.Folder("Local/Archive")
+		if err != nil {
+			return err
+		}
+		ups, err = tx.Uploads(f.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(ups[1]) == 0 || ups[1][0].Folder != "INBOX" {
+		t.Errorf("upload record of UID 1: %+v", ups)
+	}
+}
+
+func TestMoveServerToLocal(t *testing.T) {
+	src, _ := mboxSource(t, mbox(1))
+	re := newRemoteEnv(t, nil, src)
+	msg := []byte("From: big@example.com\r\nSubject: keep me locally\r\n\r\nold mail\r\n")
+	uid := re.dc.Append(t, re.user, "INBOX", msg, []imap.Flag{imap.FlagAnswered}, time.Time{})
+	c := re.client(nil)
+	if err := c.Create("Local/Kept", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Move(imap.UIDSetNum(uid), "Local/Kept").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(re.dc.Messages(t, re.user, "INBOX")); n != 0 {
+		t.Errorf("server still has %d messages after MOVE to Local", n)
+	}
+	got := fetchAll(t, c, "Local/Kept")
+	if len(got) != 1 || !bytes.Equal(got[0].Body, msg) || fmt.Sprint(got[0].Flags) != `[\Answered]` {
+		t.Errorf("Local/Kept = %+v", got)
+	}
+}
+
+func TestQuotaRefusedBeforeUpload(t *testing.T) {
+	big := strings.Repeat("x", 4000) + "\n"
+	var content strings.Builder
+	for i := 1; i <= 5; i++ {
+		content.WriteString(mboxMsg(i, ""))
+		content.WriteString(strings.Repeat(big, 2))
+	}
+	src, _ := mboxSource(t, content.String())
+	re := newRemoteEnv(t, []testenv.DovecotUser{{Name: "q", Password: "q-pw", QuotaBytes: 20 << 10}}, src)
+	c := re.client(nil)
+	if _, err := c.Select("Local/Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Copy(imap.UIDSetNum(1, 2, 3, 4, 5), "INBOX").Wait()
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Code != "OVERQUOTA" {
+		t.Fatalf("COPY over quota: %v, want NO [OVERQUOTA]", err)
+	}
+	if !strings.Contains(ie.Text, "need") || !strings.Contains(ie.Text, "free") {
+		t.Errorf("quota refusal does not give the numbers: %q", ie.Text)
+	}
+	if n := len(re.dc.Messages(t, re.user, "INBOX")); n != 0 {
+		t.Errorf("%d messages were uploaded before the refusal", n)
+	}
+}
+
+func TestIdleSeesServerMail(t *testing.T) {
+	src, _ := mboxSource(t, mbox(1))
+	re := newRemoteEnv(t, nil, src)
+	exists := make(chan uint32, 16)
+	c := re.client(&imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+		if d.NumMessages != nil {
+			exists <- *d.NumMessages
+		}
+	}})
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	re.dc.Append(t, re.user, "INBOX", []byte("From: x@example.com\r\nSubject: new\r\n\r\nhi\r\n"), nil, time.Time{})
+	select {
+	case n := <-exists:
+		if n != 1 {
+			t.Errorf("EXISTS %d, want 1", n)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("new server mail did not reach the idling client")
+	}
+}
+
+func TestPrefixClash(t *testing.T) {
+	src, _ := mboxSource(t, mbox(1))
+	re := newRemoteEnv(t, nil, src)
+	re.dc.Append(t, re.user, "Local", []byte("From: x@example.com\r\n\r\nx\r\n"), nil, time.Time{})
+	err := re.acct.SyncFolders(context.Background())
+	if !errors.Is(err, ErrPrefixClash) || !strings.Contains(err.Error(), "prefix") {
+		t.Fatalf("SyncFolders with a server folder named Local: %v", err)
+	}
+}
