@@ -17,6 +17,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -580,8 +581,13 @@ func (a *Account) uploadRemote(b *mailbox, items []uploadItem) ([]imap.UID, erro
 	out := make([]imap.UID, len(items))
 	var todo []int
 	var need int64
+	batchSeen := map[message.FP]bool{}
 	err := a.db.View(func(tx *store.Tx) error {
 		for i, it := range items {
+			if batchSeen[it.hfp] {
+				continue // the same message twice in one request: upload once
+			}
+			batchSeen[it.hfp] = true
 			uids, err := tx.FindHFP(b.id, it.hfp[:])
 			if err != nil {
 				return err
@@ -601,54 +607,23 @@ func (a *Account) uploadRemote(b *mailbox, items []uploadItem) ([]imap.UID, erro
 	if len(todo) == 0 {
 		return out, nil
 	}
-	var firstErr error
-	var uidValidity uint32
 	err = a.pool.Do(ctx, func(c *imapclient.Client) error {
-		if err := a.quotaCheck(ctx, c, b.name, need); err != nil {
-			return err
-		}
-		for _, i := range todo {
-			it := items[i]
-			cmd := c.Append(b.name, int64(len(it.body)), &imap.AppendOptions{Flags: it.flags, Time: it.date})
-			if _, err := cmd.Write(it.body); err != nil {
-				cmd.Close()
-				return err
-			}
-			if err := cmd.Close(); err != nil {
-				return err
-			}
-			ad, err := cmd.Wait()
-			if err != nil {
-				var ie *imap.Error
-				if errors.As(err, &ie) {
-					// The server refused this one (too big, not RFC 5322…): keep going.
-					if firstErr == nil {
-						firstErr = err
-					}
-					a.log.Warn("upload refused by the server", "mailbox", b.name, "size", len(it.body), "err", err)
-					continue
-				}
-				return err
-			}
-			out[i] = ad.UID
-			uidValidity = ad.UIDValidity
-		}
-		return nil
+		return a.quotaCheck(ctx, c, b.name, need)
 	})
 	if err != nil {
 		var ie *imap.Error
 		if errors.As(err, &ie) && ie.Code == "OVERQUOTA" {
 			return out, err
 		}
-		firstErr = err
+		return out, upstreamErr("APPEND", b.name, err)
 	}
-	_ = uidValidity
+	firstErr := a.appendParallel(ctx, b.name, items, todo, out)
 	// Mirror what arrived (and learn UIDs the server did not report).
 	if err := a.SyncRemote(ctx, b.name); err != nil {
 		a.log.Warn("sync after upload", "mailbox", b.name, "err", err)
 	}
 	_ = a.db.View(func(tx *store.Tx) error {
-		for _, i := range todo {
+		for i := range items {
 			if out[i] != 0 {
 				continue
 			}
@@ -788,4 +763,144 @@ func (a *Account) Quota(ctx context.Context) (used, limit int64, ok bool, err er
 		return nil
 	})
 	return used, limit, ok, err
+}
+
+// Upload tuning: messages per borrowed connection, and APPENDs in flight
+// on one connection (pipelined; with LITERAL+ nothing waits for "+").
+const (
+	uploadBatch      = 64
+	uploadBatchBytes = 32 << 20
+	uploadPipeline   = 16
+)
+
+// appendParallel APPENDs items[todo] on up to MaxConnections-1
+// connections, each pipelining several APPENDs, and fills out with the
+// UIDs the server reported (APPENDUID). A message the server refuses is
+// skipped (its UID stays 0) and reported; a lost connection ends that
+// worker's batch (what landed is found by the next sync).
+func (a *Account) appendParallel(ctx context.Context, folder string, items []uploadItem, todo []int, out []imap.UID) error {
+	workers := max(a.pool.MaxConnections()-1, 1)
+	// Batches of bounded count and size.
+	var batches [][]int
+	var cur []int
+	var curBytes int
+	for _, i := range todo {
+		if len(cur) > 0 && (len(cur) >= uploadBatch || curBytes+len(items[i].body) > uploadBatchBytes) {
+			batches = append(batches, cur)
+			cur, curBytes = nil, 0
+		}
+		cur = append(cur, i)
+		curBytes += len(items[i].body)
+	}
+	if len(cur) > 0 {
+		batches = append(batches, cur)
+	}
+	workers = min(workers, len(batches))
+	work := make(chan []int)
+	errc := make(chan error, len(batches))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range work {
+				errc <- a.appendBatch(ctx, folder, items, batch, out)
+			}
+		}()
+	}
+	for _, bt := range batches {
+		work <- bt
+	}
+	close(work)
+	wg.Wait()
+	close(errc)
+	var first error
+	for err := range errc {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// appendBatch pipelines the APPENDs of one batch on one connection.
+func (a *Account) appendBatch(ctx context.Context, folder string, items []uploadItem, batch []int, out []imap.UID) error {
+	var refused error
+	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
+		type inflight struct {
+			i   int
+			cmd *imapclient.AppendCommand
+		}
+		var q []inflight
+		wait := func(f inflight) error {
+			ad, err := f.cmd.Wait()
+			if err != nil {
+				var ie *imap.Error
+				if errors.As(err, &ie) {
+					// Refused (too big, APPENDLIMIT, not RFC 5322…): this
+					// message stays where it is; the others go on.
+					a.log.Warn("upload refused by the server", "mailbox", folder, "size", len(items[f.i].body), "err", err)
+					if refused == nil {
+						refused = err
+					}
+					return nil
+				}
+				return err
+			}
+			if ad != nil && ad.UID != 0 {
+				out[f.i] = ad.UID
+			}
+			return nil
+		}
+		for _, i := range batch {
+			it := items[i]
+			cmd := c.Append(folder, int64(len(it.body)), &imap.AppendOptions{Flags: it.flags, Time: it.date})
+			if _, err := cmd.Write(it.body); err != nil {
+				cmd.Close()
+				return err
+			}
+			if err := cmd.Close(); err != nil {
+				return err
+			}
+			q = append(q, inflight{i, cmd})
+			if len(q) >= uploadPipeline {
+				if err := wait(q[0]); err != nil {
+					return err
+				}
+				q = q[1:]
+			}
+		}
+		for _, f := range q {
+			if err := wait(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return refused
+}
+
+// remoteSearch runs UID SEARCH on the server.
+func (a *Account) remoteSearch(folder string, c *imap.SearchCriteria) (imap.UIDSet, error) {
+	ctx, cancel := a.remoteCtx()
+	defer cancel()
+	var out imap.UIDSet
+	err := a.pool.Do(ctx, func(cl *imapclient.Client) error {
+		if _, err := cl.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			return err
+		}
+		d, err := cl.UIDSearch(c, nil).Wait()
+		if err != nil {
+			return err
+		}
+		out.AddNum(d.AllUIDs()...)
+		return nil
+	})
+	if err != nil {
+		return nil, upstreamErr("SEARCH", folder, err)
+	}
+	return out, nil
 }

@@ -304,3 +304,145 @@ func TestPrefixClash(t *testing.T) {
 		t.Fatalf("SyncFolders with a server folder named Local: %v", err)
 	}
 }
+
+func TestRemoteSearchByServer(t *testing.T) {
+	src, _ := mboxSource(t, mbox(1))
+	re := newRemoteEnv(t, nil, src)
+	re.dc.Append(t, re.user, "INBOX", []byte("From: a@example.com\r\nSubject: first\r\n\r\nhaystack only\r\n"), nil, time.Time{})
+	u2 := re.dc.Append(t, re.user, "INBOX", []byte("From: b@example.com\r\nSubject: second\r\n\r\nthe needle is here\r\n"), []imap.Flag{imap.FlagSeen}, time.Time{})
+	c := re.client(nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		c    imap.SearchCriteria
+		want string
+	}{
+		{"body", imap.SearchCriteria{Body: []string{"needle"}}, fmt.Sprint([]imap.UID{u2})},
+		{"body and seen", imap.SearchCriteria{Body: []string{"needle"}, Flag: []imap.Flag{imap.FlagSeen}}, fmt.Sprint([]imap.UID{u2})},
+		{"seq 1 and body", imap.SearchCriteria{SeqNum: []imap.SeqSet{imap.SeqSetNum(1)}, Body: []string{"needle"}}, "[]"},
+		{"not body", imap.SearchCriteria{Not: []imap.SearchCriteria{{Body: []string{"needle"}}}}, "[1]"},
+	} {
+		d, err := c.UIDSearch(&tc.c, nil).Wait()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := fmt.Sprint(d.AllUIDs()); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestUpstreamDiesMidMove: the server goes away during a MOVE; the client
+// gets a NO, nothing is hidden locally that is not on the server, and once
+// the server is back the bridge reconnects by itself and the MOVE
+// finishes with every message exactly once upstream.
+func TestUpstreamDiesMidMove(t *testing.T) {
+	const n = 600
+	var content strings.Builder
+	pad := strings.Repeat("padding line to make the upload take a moment\n", 200)
+	for i := 1; i <= n; i++ {
+		content.WriteString(mboxMsg(i, ""))
+		content.WriteString(pad)
+		content.WriteString("\n")
+	}
+	src, _ := mboxSource(t, content.String())
+	re := newRemoteEnv(t, nil, src)
+	c := re.client(nil)
+	if _, err := c.Select("Local/Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	moved := make(chan error, 1)
+	go func() {
+		_, err := c.Move(imap.SeqSet{{Start: 1, Stop: 0}}, "INBOX").Wait()
+		moved <- err
+	}()
+	watcher := re.dovecotClient()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st, err := watcher.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *st.NumMessages >= 50 {
+			if *st.NumMessages >= n {
+				t.Fatalf("the MOVE finished before the server could be stopped; make the corpus bigger")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("upload did not start")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the server's progress
+	}
+	watcher.Close()
+	re.dc.Stop(t)
+	if err := <-moved; err == nil {
+		t.Fatal("MOVE succeeded although the server went away")
+	}
+	re.dc.Restart(t)
+	onServer := len(re.dc.Messages(t, re.user, "INBOX"))
+	local := fetchAll(t, re.client(nil), "Local/Archive")
+	if len(local)+onServer < n {
+		t.Fatalf("messages lost: %d still local + %d on the server < %d", len(local), onServer, n)
+	}
+	// Retry: the pool reconnects by itself.
+	c2 := re.client(nil)
+	if _, err := c2.Select("Local/Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Move(imap.SeqSet{{Start: 1, Stop: 0}}, "INBOX").Wait(); err != nil {
+		t.Fatalf("MOVE after the server came back: %v", err)
+	}
+	srv := re.dc.Messages(t, re.user, "INBOX")
+	subjects := map[string]int{}
+	for _, m := range srv {
+		subjects[string(bytes.SplitN(bytes.SplitN(m.Body, []byte("Subject: "), 2)[1], []byte("\r\n"), 2)[0])]++
+	}
+	if len(srv) != n || len(subjects) != n {
+		t.Errorf("server has %d messages, %d distinct; want %d each exactly once", len(srv), len(subjects), n)
+	}
+	if got := fetchAll(t, c2, "Local/Archive"); len(got) != 0 {
+		t.Errorf("%d messages still visible locally after the MOVE", len(got))
+	}
+}
+
+// TestTwoClientsCopyAndIdle: one client drags into INBOX, the other,
+// idling on INBOX, sees EXISTS.
+func TestTwoClientsCopyAndIdle(t *testing.T) {
+	src, _ := mboxSource(t, mbox(1, 2))
+	re := newRemoteEnv(t, nil, src)
+	exists := make(chan uint32, 16)
+	idler := re.client(&imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+		if d.NumMessages != nil {
+			exists <- *d.NumMessages
+		}
+	}})
+	if _, err := idler.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := idler.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	c := re.client(nil)
+	if _, err := c.Select("Local/Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Copy(imap.UIDSetNum(1, 2), "INBOX").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case n := <-exists:
+			if n == 2 {
+				return
+			}
+		case <-timeout:
+			t.Fatal("the idling client was not told about the copied messages")
+		}
+	}
+}

@@ -92,7 +92,10 @@ func (s *Session) selected() (*view, error) {
 	return s.sel, nil
 }
 
-const fetchChunk = 128
+const (
+	fetchChunk      = 128
+	fetchChunkBytes = 16 << 20
+)
 
 // Fetch writes FETCH responses, UID first in each (Thunderbird wants it so).
 func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
@@ -119,8 +122,18 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	needRec := needBody || options.Envelope || options.BodyStructure != nil || markSeen
 
 	var firstErr error
-	for start := 0; start < len(targets); start += fetchChunk {
-		chunk := targets[start:min(start+fetchChunk, len(targets))]
+	for start := 0; start < len(targets); {
+		// Chunks bound what is held at once: ≤ fetchChunk messages and,
+		// when bodies are read, ≤ fetchChunkBytes of them (one big message
+		// may exceed it alone).
+		end := start + 1
+		size := targets[start].size
+		for end < len(targets) && end-start < fetchChunk && (!needBody || size+targets[end].size <= fetchChunkBytes) {
+			size += targets[end].size
+			end++
+		}
+		chunk := targets[start:end]
+		start = end
 		recs := make([]*store.Message, len(chunk))
 		envs := make([][]byte, len(chunk))
 		bss := make([][]byte, len(chunk))
@@ -512,6 +525,22 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		maxUID = all[len(all)-1].m.uid
 	}
 	c := v.staticCriteria(criteria, maxSeq, maxUID)
+	// Upstream folders: content keys are evaluated by the server (it has
+	// the bodies); our sequence numbers become UIDs for it.
+	if b.remote && message.NeedsContent(c) {
+		seqUID := make(map[uint32]imap.UID, len(all))
+		for _, x := range all {
+			seqUID[x.seq] = x.m.uid
+		}
+		uids, err := s.a.remoteSearch(name, seqToUIDCriteria(c, seqUID))
+		if err != nil {
+			return nil, err
+		}
+		c = &imap.SearchCriteria{UID: []imap.UIDSet{uids}}
+		if len(uids) == 0 {
+			c = &imap.SearchCriteria{Not: []imap.SearchCriteria{{}}}
+		}
+	}
 
 	var folder *store.Folder
 	data := &imap.SearchData{}
@@ -622,4 +651,33 @@ var _ io.Reader = literal{}
 
 func errTryCreate(name string) error {
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: fmt.Sprintf("no folder named %q", name)}
+}
+
+// seqToUIDCriteria rewrites sequence-number keys as UID keys (through this
+// session's numbering) so that the server can evaluate them.
+func seqToUIDCriteria(c *imap.SearchCriteria, seqUID map[uint32]imap.UID) *imap.SearchCriteria {
+	out := *c
+	out.SeqNum = nil
+	out.UID = append([]imap.UIDSet(nil), c.UID...)
+	for _, set := range c.SeqNum {
+		var us imap.UIDSet
+		for seq, uid := range seqUID {
+			if set.Contains(seq) {
+				us.AddNum(uid)
+			}
+		}
+		if len(us) == 0 {
+			us.AddNum(imap.UID(^uint32(0))) // matches nothing, still valid syntax
+		}
+		out.UID = append(out.UID, us)
+	}
+	out.Not = nil
+	for i := range c.Not {
+		out.Not = append(out.Not, *seqToUIDCriteria(&c.Not[i], seqUID))
+	}
+	out.Or = nil
+	for i := range c.Or {
+		out.Or = append(out.Or, [2]imap.SearchCriteria{*seqToUIDCriteria(&c.Or[i][0], seqUID), *seqToUIDCriteria(&c.Or[i][1], seqUID)})
+	}
+	return &out
 }
