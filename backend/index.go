@@ -104,7 +104,14 @@ func (a *Account) plan() ([]plannedFolder, []archive.Problem) {
 		multi := len(folders) > 1 || (len(folders) == 1 && len(folders[0].Path) > 0)
 		flatten := a.opts.Flatten && len(a.opts.Sources) == 1 && multi
 		for _, f := range folders {
-			comps := f.Path
+			comps := append([]string(nil), f.Path...)
+			// "Work.mbox" is the folder "Work" (the extension is the file's,
+			// and servers refuse "." in names).
+			for i, c := range comps {
+				if ext := strings.ToLower(filepath.Ext(c)); (ext == ".mbox" || ext == ".mbx") && len(c) > len(ext) {
+					comps[i] = c[:len(c)-len(ext)]
+				}
+			}
 			if len(comps) == 0 && multi && f.Kind == archive.KindMaildir {
 				comps = []string{"Inbox"}
 			}

@@ -12,6 +12,7 @@ package backend
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -160,6 +161,12 @@ func (a *Account) dropFolder(f store.Folder) {
 // new UIDs only for new mail, a flags sweep for flag changes and expunges,
 // a full rescan only when the server's UIDVALIDITY changed.
 func (a *Account) SyncRemote(ctx context.Context, name string) error {
+	return a.syncRemote(ctx, name, true)
+}
+
+// syncRemote is SyncRemote; without sweep only new UIDs are read (cheap,
+// used around uploads; expunges wait for the next full sync).
+func (a *Account) syncRemote(ctx context.Context, name string, sweep bool) error {
 	if a.pool == nil {
 		return nil
 	}
@@ -192,7 +199,11 @@ func (a *Account) SyncRemote(ctx context.Context, name string) error {
 		}
 		// Flags and expunges of what we know.
 		present := map[uint32][]string{}
-		if f.HighestUID > 0 && sd.NumMessages > 0 {
+		known := f.HighestUID
+		if !sweep {
+			known = 0 // applyRemote then leaves existing messages alone
+		}
+		if sweep && f.HighestUID > 0 && sd.NumMessages > 0 {
 			cmd := c.Fetch(imap.UIDSet{{Start: 1, Stop: imap.UID(f.HighestUID)}}, &imap.FetchOptions{UID: true, Flags: true})
 			for {
 				msg := cmd.Next()
@@ -249,7 +260,7 @@ func (a *Account) SyncRemote(ctx context.Context, name string) error {
 			}
 		}
 		sort.Slice(adds, func(i, j int) bool { return adds[i].UID < adds[j].UID })
-		return a.applyRemote(b, present, f.HighestUID, adds, envs, uint32(sd.UIDNext))
+		return a.applyRemote(b, present, known, adds, envs, uint32(sd.UIDNext))
 	})
 }
 
@@ -578,7 +589,18 @@ func (a *Account) uploadRemote(b *mailbox, items []uploadItem) ([]imap.UID, erro
 	if err := a.SyncRemote(ctx, b.name); err != nil {
 		return nil, upstreamErr("sync", b.name, err)
 	}
+	out, _, err := a.uploadItems(ctx, b, items)
+	if rerr := a.repairDuplicates(ctx, b.name); rerr != nil {
+		a.log.Warn("duplicate check after upload", "mailbox", b.name, "err", rerr)
+	}
+	return out, err
+}
+
+// uploadItems uploads items to b (whose mirror is fresh enough), skipping
+// what the mirror already has; errs holds each item's failure.
+func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadItem) ([]imap.UID, []error, error) {
 	out := make([]imap.UID, len(items))
+	errs := make([]error, len(items))
 	var todo []int
 	var need int64
 	batchSeen := map[message.FP]bool{}
@@ -602,10 +624,10 @@ func (a *Account) uploadRemote(b *mailbox, items []uploadItem) ([]imap.UID, erro
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, errs, err
 	}
 	if len(todo) == 0 {
-		return out, nil
+		return out, errs, nil
 	}
 	err = a.pool.Do(ctx, func(c *imapclient.Client) error {
 		return a.quotaCheck(ctx, c, b.name, need)
@@ -613,13 +635,25 @@ func (a *Account) uploadRemote(b *mailbox, items []uploadItem) ([]imap.UID, erro
 	if err != nil {
 		var ie *imap.Error
 		if errors.As(err, &ie) && ie.Code == "OVERQUOTA" {
-			return out, err
+			return out, errs, err
 		}
-		return out, upstreamErr("APPEND", b.name, err)
+		return out, errs, upstreamErr("APPEND", b.name, err)
 	}
-	firstErr := a.appendParallel(ctx, b.name, items, todo, out)
+	// Journal first: if we die with APPENDs in flight, the next run knows
+	// which duplicates on the server are ours to remove (repairDuplicates).
+	if err := a.db.Update(func(tx *store.Tx) error {
+		for _, i := range todo {
+			if err := tx.Set(pendingKey(b.name, items[i].hfp), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return out, errs, err
+	}
+	firstErr := a.appendParallel(ctx, b.name, items, todo, out, errs)
 	// Mirror what arrived (and learn UIDs the server did not report).
-	if err := a.SyncRemote(ctx, b.name); err != nil {
+	if err := a.syncRemote(ctx, b.name, false); err != nil {
 		a.log.Warn("sync after upload", "mailbox", b.name, "err", err)
 	}
 	_ = a.db.View(func(tx *store.Tx) error {
@@ -629,14 +663,15 @@ func (a *Account) uploadRemote(b *mailbox, items []uploadItem) ([]imap.UID, erro
 			}
 			if uids, _ := tx.FindHFP(b.id, items[i].hfp[:]); len(uids) > 0 {
 				out[i] = imap.UID(uids[0])
+				errs[i] = nil
 			}
 		}
 		return nil
 	})
 	if firstErr != nil {
-		return out, upstreamErr("APPEND", b.name, firstErr)
+		return out, errs, upstreamErr("APPEND", b.name, firstErr)
 	}
-	return out, nil
+	return out, errs, nil
 }
 
 // syncBeforeUse refreshes a mirror before a client looks at it (SELECT,
@@ -778,7 +813,7 @@ const (
 // UIDs the server reported (APPENDUID). A message the server refuses is
 // skipped (its UID stays 0) and reported; a lost connection ends that
 // worker's batch (what landed is found by the next sync).
-func (a *Account) appendParallel(ctx context.Context, folder string, items []uploadItem, todo []int, out []imap.UID) error {
+func (a *Account) appendParallel(ctx context.Context, folder string, items []uploadItem, todo []int, out []imap.UID, errs []error) error {
 	workers := max(a.pool.MaxConnections()-1, 1)
 	// Batches of bounded count and size.
 	var batches [][]int
@@ -804,7 +839,15 @@ func (a *Account) appendParallel(ctx context.Context, folder string, items []upl
 		go func() {
 			defer wg.Done()
 			for batch := range work {
-				errc <- a.appendBatch(ctx, folder, items, batch, out)
+				err := a.appendBatch(ctx, folder, items, batch, out, errs)
+				if err != nil {
+					for _, i := range batch {
+						if out[i] == 0 && errs[i] == nil {
+							errs[i] = err
+						}
+					}
+				}
+				errc <- err
 			}
 		}()
 	}
@@ -824,7 +867,7 @@ func (a *Account) appendParallel(ctx context.Context, folder string, items []upl
 }
 
 // appendBatch pipelines the APPENDs of one batch on one connection.
-func (a *Account) appendBatch(ctx context.Context, folder string, items []uploadItem, batch []int, out []imap.UID) error {
+func (a *Account) appendBatch(ctx context.Context, folder string, items []uploadItem, batch []int, out []imap.UID, errs []error) error {
 	var refused error
 	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
 		type inflight struct {
@@ -840,6 +883,7 @@ func (a *Account) appendBatch(ctx context.Context, folder string, items []upload
 					// Refused (too big, APPENDLIMIT, not RFC 5322…): this
 					// message stays where it is; the others go on.
 					a.log.Warn("upload refused by the server", "mailbox", folder, "size", len(items[f.i].body), "err", err)
+					errs[f.i] = err
 					if refused == nil {
 						refused = err
 					}
@@ -854,7 +898,8 @@ func (a *Account) appendBatch(ctx context.Context, folder string, items []upload
 		}
 		for _, i := range batch {
 			it := items[i]
-			cmd := c.Append(folder, int64(len(it.body)), &imap.AppendOptions{Flags: it.flags, Time: it.date})
+			// Clamped: a pre-1970 date wraps around on some servers.
+			cmd := c.Append(folder, int64(len(it.body)), &imap.AppendOptions{Flags: it.flags, Time: message.ClampDate(it.date)})
 			if _, err := cmd.Write(it.body); err != nil {
 				cmd.Close()
 				return err
@@ -903,4 +948,70 @@ func (a *Account) remoteSearch(folder string, c *imap.SearchCriteria) (imap.UIDS
 		return nil, upstreamErr("SEARCH", folder, err)
 	}
 	return out, nil
+}
+
+func pendingKey(folder string, hfp message.FP) string {
+	return "pending/" + folder + "\x00" + hfp.String()
+}
+
+// repairDuplicates removes extra copies on the server of messages the
+// bridge was uploading to folder (journaled in the store before the
+// APPENDs were sent): after a crash, APPENDs that were in flight can land
+// after the next run checked the server, and that run uploads them again.
+// The copy with the lowest UID is kept; messages the bridge never tried to
+// upload are never touched.
+func (a *Account) repairDuplicates(ctx context.Context, folder string) error {
+	prefix := "pending/" + folder + "\x00"
+	var keys []string
+	var fps []message.FP
+	_ = a.db.View(func(tx *store.Tx) error {
+		return tx.Scan(prefix, func(k string, _ []byte) error {
+			var fp message.FP
+			if b, err := hex.DecodeString(strings.TrimPrefix(k, prefix)); err == nil && len(b) == len(fp) {
+				copy(fp[:], b)
+				keys = append(keys, k)
+				fps = append(fps, fp)
+			}
+			return nil
+		})
+	})
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := a.SyncRemote(ctx, folder); err != nil {
+		return err
+	}
+	f, err := a.db.Folder(folder)
+	if err != nil {
+		return err
+	}
+	b, err := a.box(f)
+	if err != nil {
+		return err
+	}
+	var extra []imap.UID
+	_ = a.db.View(func(tx *store.Tx) error {
+		for _, fp := range fps {
+			uids, _ := tx.FindHFP(f.ID, fp[:])
+			sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+			for _, u := range uids[min(1, len(uids)):] {
+				extra = append(extra, imap.UID(u))
+			}
+		}
+		return nil
+	})
+	if len(extra) > 0 {
+		a.log.Warn("removing duplicate uploads left by an interrupted run", "mailbox", folder, "count", len(extra))
+		if err := a.remoteExpunge(b, extra); err != nil {
+			return err
+		}
+	}
+	return a.db.Update(func(tx *store.Tx) error {
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

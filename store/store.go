@@ -657,3 +657,20 @@ func (t *Tx) Get(key string) []byte {
 func (t *Tx) Set(key string, v []byte) error {
 	return t.tx.Bucket(bucketKV).Put([]byte(key), v)
 }
+
+// Delete removes a key/value setting.
+func (t *Tx) Delete(key string) error {
+	return t.tx.Bucket(bucketKV).Delete([]byte(key))
+}
+
+// Scan calls fn for every key/value setting whose key starts with prefix.
+func (t *Tx) Scan(prefix string, fn func(key string, v []byte) error) error {
+	c := t.tx.Bucket(bucketKV).Cursor()
+	p := []byte(prefix)
+	for k, v := c.Seek(p); k != nil && len(k) >= len(p) && string(k[:len(p)]) == prefix; k, v = c.Next() {
+		if err := fn(string(k), append([]byte(nil), v...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

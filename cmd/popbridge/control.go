@@ -128,6 +128,8 @@ func startControl(ctx context.Context, a *app, addr string) (func(), error) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(rep)
 	}))
+	mux.HandleFunc("POST /migrate", auth(migrateHandler(a)))
+	mux.HandleFunc("POST /verify", auth(verifyHandler(a)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	stop := func() {

@@ -1,0 +1,281 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/popbridge/popbridge/backend/message"
+	"github.com/popbridge/popbridge/internal/testenv"
+	"github.com/popbridge/popbridge/store"
+)
+
+func mustMigrate(t *testing.T, a *Account, o MigrateOptions) (*Plan, *MigrateResult) {
+	t.Helper()
+	ctx := context.Background()
+	plan, err := a.PlanMigration(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Migrate(ctx, plan, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan, res
+}
+
+func uploaded(r *MigrateResult) int {
+	n := 0
+	for _, f := range r.Folders {
+		n += f.Uploaded
+	}
+	return n
+}
+
+// TestMigrateFixtures migrates every fixture format into Dovecot and checks
+// each message on the server against the archive: bytes, flags,
+// INTERNALDATE, and that Sent went into the server's \Sent folder.
+func TestMigrateFixtures(t *testing.T) {
+	_, sources := fixtureSources(t)
+	re := newRemoteEnv(t, nil, sources...)
+	a := re.acct
+	_, res := mustMigrate(t, a, MigrateOptions{})
+	if !res.Complete {
+		t.Fatalf("migrate incomplete: %+v", res)
+	}
+	rep, err := a.Verify(context.Background(), MigrateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || len(rep.Missing) != 0 {
+		t.Fatalf("verify after migrate: %+v", rep)
+	}
+	// Compare every legacy message with what the server holds.
+	folders, _ := a.db.Folders()
+	remotes := map[string]store.Folder{}
+	for _, f := range folders {
+		if f.Remote {
+			remotes[f.Name] = f
+		}
+	}
+	var all []store.Folder
+	for _, f := range folders {
+		if f.Remote {
+			all = append(all, f)
+		}
+	}
+	serverMsgs := map[string][]testenv.Msg{}
+	checked, sent := 0, 0
+	for _, f := range folders {
+		if f.Remote || f.NoSelect || !a.isLocal(f.Name) {
+			continue
+		}
+		visible := 0
+		_ = a.db.View(func(tx *store.Tx) error {
+			return tx.ForEachMessage(f.ID, func(m *store.Message) error {
+				if !m.Hidden {
+					visible++
+				}
+				return nil
+			})
+		})
+		if visible == 0 {
+			continue
+		}
+		target, _ := a.targetFor(f, all, nil)
+		if _, ok := serverMsgs[target]; !ok {
+			serverMsgs[target] = re.dc.Messages(t, re.user, target)
+		}
+		byFP := map[message.FP]testenv.Msg{}
+		for _, m := range serverMsgs[target] {
+			hdr, _ := message.SplitHeader(m.Body)
+			byFP[message.HeaderFP(hdr)] = m
+		}
+		err := a.db.View(func(tx *store.Tx) error {
+			return tx.ForEachMessage(f.ID, func(m *store.Message) error {
+				if m.Hidden {
+					return nil
+				}
+				var fp message.FP
+				copy(fp[:], m.HFP)
+				srv, ok := byFP[fp]
+				if !ok {
+					t.Errorf("%s UID %d is not in %s on the server", f.Name, m.UID, target)
+					return nil
+				}
+				body, err := a.readServed(&f, m)
+				if err != nil {
+					return err
+				}
+				if !bytes.Equal(body, srv.Body) {
+					t.Errorf("%s UID %d: server bytes differ", f.Name, m.UID)
+				}
+				// \Deleted is not uploaded: the next EXPUNGE on the server
+				// would destroy the only other copy.
+				var want []string
+				for _, fl := range fromFlags(toFlags(m.Flags)) {
+					if fl != string(imap.FlagDeleted) {
+						want = append(want, fl)
+					}
+				}
+				got := flagStrings(srv.Flags)
+				sort.Strings(want)
+				if len(want) == 0 {
+					want = []string{}
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s UID %d: server flags %v, archive %v", f.Name, m.UID, got, want)
+				}
+				wantDate := message.ClampDate(m.InternalDate())
+				if !srv.InternalDate.Equal(wantDate) {
+					t.Errorf("%s UID %d: server INTERNALDATE %v, archive %v", f.Name, m.UID, srv.InternalDate, wantDate)
+				}
+				if f.SpecialUse == `\Sent` {
+					if remotes[target].SpecialUse != `\Sent` {
+						t.Errorf("%s went to %q, not the server's \\Sent folder", f.Name, target)
+					}
+					sent++
+				}
+				checked++
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if checked < 20 || sent == 0 {
+		t.Errorf("checked %d messages (%d from Sent folders)", checked, sent)
+	}
+	// Rerun: nothing to upload.
+	plan, res2 := mustMigrate(t, a, MigrateOptions{})
+	if n := uploaded(res2); n != 0 {
+		t.Errorf("second migrate uploaded %d messages", n)
+	}
+	for _, f := range plan.Folders {
+		if f.ToUpload != 0 {
+			t.Errorf("second plan wants to upload %d from %s", f.ToUpload, f.Source)
+		}
+	}
+	// Count per server folder equals unique fingerprints (no duplicates).
+	for name := range serverMsgs {
+		msgs := re.dc.Messages(t, re.user, name)
+		fps := map[message.FP]bool{}
+		for _, m := range msgs {
+			hdr, _ := message.SplitHeader(m.Body)
+			fps[message.HeaderFP(hdr)] = true
+		}
+		if len(fps) != len(msgs) {
+			t.Errorf("%s on the server: %d messages, %d unique", name, len(msgs), len(fps))
+		}
+	}
+}
+
+// TestVerifyFindsDeleted: a message deleted on the server makes verify fail
+// and name it; migrate restores it.
+func TestVerifyFindsDeleted(t *testing.T) {
+	src, _ := mboxSource(t, mbox(1, 2, 3))
+	re := newRemoteEnv(t, nil, src)
+	a := re.acct
+	mustMigrate(t, a, MigrateOptions{})
+	c := re.dovecotClient()
+	if _, err := c.Select("Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "message 2"}}}, nil).Wait()
+	if err != nil || len(d.AllUIDs()) != 1 {
+		t.Fatalf("finding message 2 on the server: %v %v", err, d)
+	}
+	if err := c.Store(imap.UIDSetNum(d.AllUIDs()...), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.Verify(context.Background(), MigrateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || len(rep.Missing) != 1 || rep.Missing[0].Subject != "message 2" || rep.Missing[0].MessageID != "m2@example.com" {
+		t.Fatalf("verify: %+v", rep)
+	}
+	_, res := mustMigrate(t, a, MigrateOptions{})
+	if n := uploaded(res); n != 1 {
+		t.Errorf("migrate restored %d messages, want 1", n)
+	}
+	rep, err = a.Verify(context.Background(), MigrateOptions{})
+	if err != nil || !rep.OK {
+		t.Errorf("verify after restoring: %v %+v", err, rep)
+	}
+}
+
+// TestMigrateSinceAndMove: -since uploads only recent mail; -move hides
+// what is on the server and nothing else; verify with the filter passes.
+func TestMigrateSinceAndMove(t *testing.T) {
+	old := strings.Replace(mboxMsg(1, ""), "2006", "1999", 2)
+	content := old + mboxMsg(2, "") + mboxMsg(3, "")
+	src, _ := mboxSource(t, content)
+	re := newRemoteEnv(t, nil, src)
+	a := re.acct
+	since := time.Date(2005, 1, 1, 0, 0, 0, 0, time.UTC)
+	_, res := mustMigrate(t, a, MigrateOptions{Since: since, Move: true})
+	if n := uploaded(res); n != 2 || res.Folders[0].Hidden != 2 {
+		t.Errorf("uploaded %d, hidden %d; want 2 and 2", n, res.Folders[0].Hidden)
+	}
+	if n := len(re.dc.Messages(t, re.user, "Archive")); n != 2 {
+		t.Errorf("server has %d messages, want the 2 in range", n)
+	}
+	rep, err := a.Verify(context.Background(), MigrateOptions{Since: since})
+	if err != nil || !rep.OK {
+		t.Errorf("verify -since: %v %+v", err, rep)
+	}
+	rep, err = a.Verify(context.Background(), MigrateOptions{})
+	if err != nil || rep.OK || len(rep.Missing) != 1 {
+		t.Errorf("verify without the filter should miss the old message: %v %+v", err, rep)
+	}
+	got := fetchAll(t, re.client(nil), "Local/Archive")
+	if len(got) != 1 || got[0].UID != 1 {
+		t.Errorf("after -move the archive shows %v, want only the old message", uids(got))
+	}
+}
+
+// TestMigrateQuotaRefusal: a plan that doesn't fit is refused before any
+// upload, with the numbers and a filter that would fit.
+func TestMigrateQuotaRefusal(t *testing.T) {
+	pad := strings.Repeat("y", 3000) + "\n"
+	var content strings.Builder
+	for i := 1; i <= 12; i++ {
+		m := mboxMsg(i, "")
+		if i <= 6 {
+			m = strings.Replace(m, "2006", fmt.Sprint(1990+i), 2)
+		}
+		content.WriteString(m + strings.Repeat(pad, 3))
+	}
+	src, _ := mboxSource(t, content.String())
+	re := newRemoteEnv(t, []testenv.DovecotUser{{Name: "q", Password: "q-pw", QuotaBytes: 64 << 10}}, src)
+	plan, err := re.acct.PlanMigration(context.Background(), MigrateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Fits || !plan.QuotaKnown {
+		t.Fatalf("plan fits: %+v", plan)
+	}
+	if !strings.HasPrefix(plan.FitHint, "-since ") {
+		t.Errorf("no filter suggested: %q", plan.FitHint)
+	}
+	_, err = re.acct.Migrate(context.Background(), plan, MigrateOptions{})
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Code != "OVERQUOTA" || !strings.Contains(ie.Text, "missing") {
+		t.Fatalf("Migrate over quota: %v", err)
+	}
+	if n := len(re.dc.Messages(t, re.user, "INBOX")) + len(re.dc.Messages(t, re.user, "Archive")); n != 0 {
+		t.Errorf("%d messages uploaded despite the refusal", n)
+	}
+}
