@@ -62,7 +62,7 @@ func (a *Account) readServed(f *store.Folder, m *store.Message) ([]byte, error) 
 			return nil, a.unavailable(f, fmt.Errorf("message UID %d is no longer on the server", m.UID))
 		}
 		return b, nil
-	case store.SrcOwned:
+	case store.SrcOwned, store.SrcCache:
 		b, err := a.owned.read(m.Path)
 		if err != nil {
 			return nil, a.unavailable(f, fmt.Errorf("read bridge maildir file %s: %w", m.Path, err))

@@ -146,16 +146,24 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 				}
 				folder = f
 				for i, t := range chunk {
-					m, err := tx.Message(b.id, uint32(t.uid))
-					if err != nil {
-						continue
-					}
-					recs[i] = m
 					if options.Envelope {
 						envs[i] = tx.Envelope(b.id, uint32(t.uid))
 					}
 					if options.BodyStructure != nil {
 						bss[i] = tx.BodyStructure(b.id, uint32(t.uid))
+					}
+					// The record (location, CRC) is only decoded when bytes
+					// must be read: a phone's first sync of ENVELOPEs only
+					// touches the envelope cache.
+					if needBody || markSeen || (options.Envelope && envs[i] == nil) || (options.BodyStructure != nil && bss[i] == nil) {
+						m, err := tx.Message(b.id, uint32(t.uid))
+						if err != nil {
+							recs[i] = nil
+							continue
+						}
+						recs[i] = m
+					} else {
+						recs[i] = &store.Message{UID: uint32(t.uid)} // placeholder: nothing read from it
 					}
 				}
 				return nil

@@ -152,6 +152,7 @@ const (
 	SrcFile   = 'f' // archive file (Maildir, .eml) at Path
 	SrcOwned  = 'o' // file in the bridge's own Maildir (Path relative to it)
 	SrcRemote = 'r' // on the upstream server, same UID
+	SrcCache  = 'p' // rebuilt from an archive (PST) and cached in the bridge's Maildir; archive semantics
 )
 
 // Message is one indexed message.
@@ -174,6 +175,7 @@ type Message struct {
 	HFP       []byte   `json:"hfp,omitempty"`    // header fingerprint (16 bytes)
 	MsgID     string   `json:"msgid,omitempty"`
 	UIDL      string   `json:"uidl,omitempty"`
+	Ext       string   `json:"ext,omitempty"`  // identity inside the archive file (PST item ID)
 	Seen      bool     `json:"seen,omitempty"` // still present at the last scan (used during re-index)
 }
 

@@ -123,7 +123,7 @@ func (p *Pool) setup(ctx context.Context, dc *deadlineConn, handler *imapclient.
 		return fail(p.lostErr(dc, "capability list", errors.New("no CAPABILITY reply after login")))
 	}
 	cn.caps = caps.Copy()
-	if !dc.settle(settleTimeout) || c.State() != imap.ConnStateAuthenticated {
+	if !dc.settle(settleTimeout, c.Closed()) || c.State() != imap.ConnStateAuthenticated {
 		return fail(p.newErr(KindProtocol, fmt.Errorf("connection in state %v after login, want authenticated", c.State())))
 	}
 	return cn, nil
@@ -170,9 +170,22 @@ func (p *Pool) login(ctx context.Context, dc *deadlineConn, c *imapclient.Client
 				sc, failure = o, func() *oauthError { return o.failure }
 			}
 			err = p.loginErr(dc, c.Authenticate(sc))
-			if e, ok := err.(*Error); ok && e.Kind == KindAuth {
+			e, ok := err.(*Error)
+			if !ok {
+				return err
+			}
+			f := failure()
+			var ie *imap.Error
+			if f != nil && e.Kind == KindProtocol && errors.As(e.Err, &ie) && ie.Type == imap.StatusResponseTypeBad {
+				// The server sent the token error challenge, then
+				// disliked the empty response (imapclient sends "=",
+				// some servers want an empty line): still a rejected
+				// token.
+				e.Kind = KindAuth
+			}
+			if e.Kind == KindAuth {
 				e.hint = hintToken
-				if f := failure(); f != nil && f.Status != "" {
+				if f != nil && f.Status != "" {
 					e.detail = reasonOf(e.Err) + " (token status " + f.Status + ")"
 				}
 			}

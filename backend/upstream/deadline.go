@@ -182,10 +182,11 @@ func (d *deadlineConn) wasAborted() bool {
 // Unselect().Wait(), State() may still show the old state for a moment.
 // Once the reader reads again, it is past that update. It returns false if
 // that does not happen within limit (the reader is stuck, e.g. on a
-// command fn abandoned), and the connection should be dropped.
+// command fn abandoned) or the client closes, and the connection should
+// be dropped.
 //
 // Call it only when no command is outstanding.
-func (d *deadlineConn) settle(limit time.Duration) bool {
+func (d *deadlineConn) settle(limit time.Duration, closed <-chan struct{}) bool {
 	// A token left from an earlier Read says nothing about now.
 	select {
 	case <-d.readWake:
@@ -202,6 +203,8 @@ func (d *deadlineConn) settle(limit time.Duration) bool {
 	select {
 	case <-d.readWake: // a Read started after we looked
 		return true
+	case <-closed:
+		return false
 	case <-t.C:
 		return false
 	}

@@ -90,12 +90,12 @@ type Error struct {
 }
 
 const (
-	hintTLSPorts   = `port 993 is tls = "implicit", port 143 is tls = "starttls"`
-	hintAppPass    = `Gmail and Microsoft 365 need an app password or OAuth2: auth = "xoauth2" with oauth2_token_command`
-	hintToken      = `the token was refreshed once and still rejected: check oauth2_token_command, the user name and that IMAP access is enabled for the account`
-	hintConnect    = `is the host and port right? is the server up?`
-	hintNeedTLS    = `use tls = "implicit" (port 993) or tls = "starttls" (port 143)`
-	hintCertUntrus = `certificate verification is on: the server's certificate must be valid for the host name and signed by an authority this system trusts`
+	hintTLSPorts      = `port 993 is tls = "implicit", port 143 is tls = "starttls"`
+	hintAppPass       = `Gmail and Microsoft 365 need an app password or OAuth2: auth = "xoauth2" with oauth2_token_command`
+	hintToken         = `the token was refreshed once and still rejected: check oauth2_token_command, the user name and that IMAP access is enabled for the account`
+	hintConnect       = `is the host and port right? is the server up?`
+	hintNeedTLS       = `use tls = "implicit" (port 993) or tls = "starttls" (port 143)`
+	hintCertUntrusted = `certificate verification is on: the server's certificate must be valid for the host name and signed by an authority this system trusts`
 )
 
 func (e *Error) addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
@@ -205,13 +205,13 @@ func tlsDetail(err error) (detail, hint string) {
 	case errors.As(err, &rec):
 		return "the server answered in plaintext where TLS was expected", ""
 	case errors.As(err, &host):
-		return "the server's certificate is for a different host name: " + host.Error(), hintCertUntrus
+		return "the server's certificate is for a different host name: " + host.Error(), hintCertUntrusted
 	case errors.As(err, &unknown):
-		return "the server's certificate is not trusted (self-signed or unknown authority): " + unknown.Error(), hintCertUntrus
+		return "the server's certificate is not trusted (self-signed or unknown authority): " + unknown.Error(), hintCertUntrusted
 	case errors.As(err, &inv):
-		return "the server's certificate is invalid: " + inv.Error(), hintCertUntrus
+		return "the server's certificate is invalid: " + inv.Error(), hintCertUntrusted
 	case errors.As(err, &verr):
-		return "the server's certificate is not trusted: " + verr.Err.Error(), hintCertUntrus
+		return "the server's certificate is not trusted: " + verr.Err.Error(), hintCertUntrusted
 	}
 	return reasonOf(err), ""
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,10 +37,14 @@ type tokenServer struct {
 	seen           func(token string)
 	ok             func()
 	failed         bool
+	badAfterError  bool // answer the client's reply to the error challenge with BAD, like a server that wants an empty line, not "="
 }
 
 func (s *tokenServer) Next(resp []byte) ([]byte, bool, error) {
 	if s.failed {
+		if s.badAfterError {
+			return nil, true, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Invalid SASL argument"}
+		}
 		if string(resp) != string(s.dummy) {
 			return nil, true, &imap.Error{Type: imap.StatusResponseTypeBad, Text: fmt.Sprintf("expected %q after the error challenge, got %q", s.dummy, resp)}
 		}
@@ -96,7 +101,8 @@ func (s *saslSession) Authenticate(mech string) (sasl.Server, error) {
 			s.fx.tokens = append(s.fx.tokens, mech+":"+tok)
 			s.fx.mu.Unlock()
 		},
-		ok: func() { s.UserSession = imapmemserver.NewUserSession(s.fx.user) },
+		ok:            func() { s.UserSession = imapmemserver.NewUserSession(s.fx.user) },
+		badAfterError: s.fx.badAfterError.Load(),
 	}
 	switch mech {
 	case XOAUTH2:
@@ -115,6 +121,8 @@ type fakeServer struct {
 	userName  string
 	user      *imapmemserver.User
 	goodToken string
+
+	badAfterError atomic.Bool
 
 	mu     sync.Mutex
 	tokens []string // "MECH:token" in the order the server saw them
@@ -245,6 +253,18 @@ func TestOAuth2(t *testing.T) {
 			}
 		})
 	}
+	t.Run("xoauth2 server answers BAD after the error challenge", func(t *testing.T) {
+		fx := startFakeServer(t, true, true)
+		fx.badAfterError.Store(true)
+		tf := &tokenFunc{tokens: []string{"expired-token", "fresh-token"}}
+		p, _ := newTestPool(t, Options{Host: "127.0.0.1", Port: fx.port, TLS: TLSNone, Username: "alice", Auth: AuthXOAuth2, Token: tf.get})
+		if err := p.Check(context.Background()); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		if got := fmt.Sprint(tf.calls()); got != "[false true]" {
+			t.Errorf("Token calls = %s, want [false true]", got)
+		}
+	})
 	t.Run("token command fails", func(t *testing.T) {
 		fx := startFakeServer(t, true, true)
 		tf := &tokenFunc{failWith: errors.New(`oauth2_token_command "get-token": exit status 1`)}
@@ -313,6 +333,15 @@ func TestStartTLSNotOffered(t *testing.T) {
 type scriptedServer struct {
 	port  int
 	noops chan struct{}
+
+	mu   sync.Mutex
+	cmds []string // command names in the order received
+}
+
+func (s *scriptedServer) commands() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.cmds...)
 }
 
 func startScriptedServer(t *testing.T, greet bool) *scriptedServer {
@@ -370,7 +399,12 @@ func (s *scriptedServer) serve(c net.Conn, greet bool) {
 		}
 		tag, rest, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
 		cmd, _, _ := strings.Cut(rest, " ")
+		s.mu.Lock()
+		s.cmds = append(s.cmds, strings.ToUpper(cmd))
+		s.mu.Unlock()
 		switch strings.ToUpper(cmd) {
+		case "SELECT":
+			io.WriteString(c, "* 0 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n"+tag+" OK [READ-WRITE] selected\r\n")
 		case "LOGIN":
 			io.WriteString(c, tag+" OK [CAPABILITY IMAP4rev1 IDLE] logged in\r\n")
 		case "CAPABILITY":
@@ -499,5 +533,40 @@ func TestAuthBackoffExpires(t *testing.T) {
 	defer mu.Unlock()
 	if n, _, _ := dials.counts(); n != 3 || calls != 3 {
 		t.Errorf("dials %d, password calls %d; want 3, 3", n, calls)
+	}
+}
+
+// Without UNSELECT a connection left with a mailbox selected is closed, not
+// sent CLOSE (which would expunge \Deleted messages).
+func TestNoUnselectDropsConnection(t *testing.T) {
+	s := startScriptedServer(t, true)
+	p, dials := newTestPool(t, Options{Host: "127.0.0.1", Port: s.port, TLS: TLSNone, Username: "alice", Password: password("pw")})
+	ctx := context.Background()
+	err := p.Do(ctx, func(c *imapclient.Client) error {
+		_, err := c.Select("INBOX", nil).Wait()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	if _, open, _ := dials.counts(); open != 0 {
+		t.Errorf("open connections = %d, want 0", open)
+	}
+	err = p.Do(ctx, func(c *imapclient.Client) error {
+		if c.State() != imap.ConnStateAuthenticated {
+			return fmt.Errorf("state %v", c.State())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := dials.counts(); n != 2 {
+		t.Errorf("dials = %d, want 2", n)
+	}
+	for _, cmd := range s.commands() {
+		if cmd == "CLOSE" || cmd == "UNSELECT" {
+			t.Errorf("server got %s; commands: %v", cmd, s.commands())
+		}
 	}
 }

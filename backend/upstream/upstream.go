@@ -31,6 +31,13 @@
 //     at once. In the pool the connection has no deadline; one idle longer
 //     than healthAfter gets a NOOP before it is handed out, and one the
 //     server closed (BYE, restart) is noticed through imapclient's Closed.
+//   - imapclient completes a command (Wait returns) a moment before it
+//     updates State(): right after Select().Wait() the client may still say
+//     "authenticated". Before trusting State() (is anything selected? did
+//     the login take?), deadlineConn.settle waits until imapclient's reader
+//     asks the connection for more bytes, which it does only after that
+//     update. A reader that never comes back (a command fn left unfinished)
+//     gets the connection dropped after 5 s instead of a hang.
 //   - A rejected password is not hammered: after a KindAuth failure every
 //     Do and Check returns that same *Error without touching the network
 //     for Backoff(n) (n = failures in a row), then the next attempt asks the
@@ -109,7 +116,10 @@ type Options struct {
 	// default 15 s.
 	DialTimeout time.Duration
 	// CommandTimeout bounds how long a borrowed connection may go without
-	// progress (no byte moving while an answer is due); default 2 min.
+	// progress; default 2 min. Each read and write gets this long from its
+	// start, and the server this long after our last byte to answer. So fn
+	// must not sit on a borrowed connection for longer than this without
+	// using it (the pending read would time out and the connection drop).
 	CommandTimeout time.Duration
 	// Logger defaults to slog.Default(). Secrets are never logged.
 	Logger *slog.Logger
@@ -348,7 +358,7 @@ func (p *Pool) afterUse(ctx context.Context, cn *conn, ferr error) (bool, error)
 			return false, ferr // unknown effect on the connection's state
 		}
 	}
-	if !cn.dc.settle(settleTimeout) {
+	if !cn.dc.settle(settleTimeout, cn.c.Closed()) {
 		p.log.Debug("upstream connection busy after use (a command left unfinished?); dropping it")
 		return false, ferr
 	}
@@ -362,7 +372,7 @@ func (p *Pool) afterUse(ctx context.Context, cn *conn, ferr error) (bool, error)
 			p.log.Debug("upstream UNSELECT failed; dropping the connection", "err", err)
 			return false, ferr
 		}
-		if !cn.dc.settle(settleTimeout) || cn.c.State() != imap.ConnStateAuthenticated {
+		if !cn.dc.settle(settleTimeout, cn.c.Closed()) || cn.c.State() != imap.ConnStateAuthenticated {
 			return false, ferr
 		}
 	default:

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -52,6 +53,11 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	defer closeLog()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A soft memory limit keeps the heap near what is live while many
+	// clients stream large messages (the Go default lets it double).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(64 << 20)
+	}
 	if err := serve(ctx, cfg, log, stdout); err != nil {
 		return fail(stderr, err)
 	}
