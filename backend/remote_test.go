@@ -446,3 +446,70 @@ func TestTwoClientsCopyAndIdle(t *testing.T) {
 		}
 	}
 }
+
+// TestPartialMoveKeepsRefused: the server refuses the second message (its
+// message-count quota); the first is uploaded and hidden, the second stays
+// local, and the NO says how many and why.
+func TestPartialMoveKeepsRefused(t *testing.T) {
+	src, _ := mboxSource(t, mbox(1, 2))
+	re := newRemoteEnv(t, []testenv.DovecotUser{{Name: "one", Password: "one-pw", QuotaMessages: 1}}, src)
+	c := re.client(nil)
+	if _, err := c.Select("Local/Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Move(imap.UIDSetNum(1, 2), "INBOX").Wait()
+	if err == nil || !strings.Contains(err.Error(), "1 of 2") {
+		t.Fatalf("MOVE with one refused message: %v, want a NO saying 1 of 2", err)
+	}
+	srv := re.dc.Messages(t, re.user, "INBOX")
+	local := fetchAll(t, c, "Local/Archive")
+	if len(srv) != 1 || len(local) != 1 {
+		t.Fatalf("server has %d, local shows %d; want 1 and 1", len(srv), len(local))
+	}
+	if string(srv[0].Body) == string(local[0].Body) {
+		t.Error("the same message is on the server and still local; the other one is lost")
+	}
+}
+
+// TestUpstreamFolderCommands: CREATE, RENAME, SUBSCRIBE, DELETE of server
+// folders go to the server.
+func TestUpstreamFolderCommands(t *testing.T) {
+	src, _ := mboxSource(t, mbox(1))
+	re := newRemoteEnv(t, nil, src)
+	c := re.client(nil)
+	if err := c.Create("Projects/2024", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename("Projects/2024", "Projects/Done", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe("Projects/Done").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	dl, err := re.dovecotClient().List("", "Projects/*", nil).Collect()
+	if err != nil || len(dl) != 1 || dl[0].Mailbox != "Projects/Done" {
+		t.Fatalf("server folders after CREATE+RENAME: %v %v", dl, err)
+	}
+	sub, err := re.dovecotClient().List("", "Projects/Done", &imap.ListOptions{SelectSubscribed: true}).Collect()
+	if err != nil || len(sub) != 1 {
+		t.Errorf("not subscribed on the server: %v %v", sub, err)
+	}
+	if st, err := c.Status("Projects/Done", &imap.StatusOptions{NumMessages: true}).Wait(); err != nil || *st.NumMessages != 0 {
+		t.Errorf("STATUS of the new server folder: %v %v", st, err)
+	}
+	if err := c.Delete("Projects/Done").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if dl, _ := re.dovecotClient().List("", "Projects/Done", nil).Collect(); len(dl) != 0 {
+		t.Errorf("DELETE did not reach the server: %v", dl)
+	}
+	names, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if n.Mailbox == "Projects/Done" {
+			t.Error("the bridge still lists the deleted folder")
+		}
+	}
+}
