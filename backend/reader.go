@@ -21,20 +21,50 @@ var errArchiveChanged = errors.New("the archive file changed since it was indexe
 // readServed returns the bytes served for m (CRLF, archive framing
 // removed), after checking they are still the indexed message.
 func (a *Account) readServed(f *store.Folder, m *store.Message) ([]byte, error) {
+	served, _, err := a.readServedBuf(f, m, nil)
+	return served, err
+}
+
+// scratch holds a session's reusable buffers for reading messages: serving
+// many messages then allocates (and the GC collects) almost nothing.
+type scratch struct{ raw, out []byte }
+
+// maxScratch is the largest buffer a session keeps between messages.
+const maxScratch = 4 << 20
+
+func (s *scratch) trim() {
+	if cap(s.raw) > maxScratch {
+		s.raw = nil
+	}
+	if cap(s.out) > maxScratch {
+		s.out = nil
+	}
+}
+
+// readServedBuf is readServed reusing sc's buffers (sc may be nil); the
+// result is valid until the next call with the same sc.
+func (a *Account) readServedBuf(f *store.Folder, m *store.Message, sc *scratch) ([]byte, *scratch, error) {
+	if sc == nil {
+		sc = &scratch{}
+	}
 	var served []byte
 	switch m.Src {
 	case store.SrcMbox:
 		file, err := os.Open(f.Loc) // read-only: the archive is sealed
 		if err != nil {
-			return nil, a.unavailable(f, fmt.Errorf("open mbox %s: %w", f.Loc, err))
+			return nil, sc, a.unavailable(f, fmt.Errorf("open mbox %s: %w", f.Loc, err))
 		}
-		raw := make([]byte, m.Length)
+		if int64(cap(sc.raw)) < m.Length {
+			sc.raw = make([]byte, m.Length)
+		}
+		raw := sc.raw[:m.Length]
 		_, err = file.ReadAt(raw, m.Offset)
 		file.Close()
 		if err != nil {
-			return nil, a.changed(f, fmt.Errorf("read mbox %s at offset %d: %w", f.Loc, m.Offset, err))
+			return nil, sc, a.changed(f, fmt.Errorf("read mbox %s at offset %d: %w", f.Loc, m.Offset, err))
 		}
-		served = archive.ServeMbox(raw)
+		sc.out = archive.AppendServedMbox(sc.out[:0], raw)
+		served = sc.out
 	case store.SrcFile:
 		raw, err := readFileLimited(m.Path)
 		if err != nil && os.IsNotExist(err) {
@@ -44,37 +74,38 @@ func (a *Account) readServed(f *store.Folder, m *store.Message) ([]byte, error) 
 			}
 		}
 		if err != nil {
-			return nil, a.changed(f, fmt.Errorf("read %s: %w", m.Path, err))
+			return nil, sc, a.changed(f, fmt.Errorf("read %s: %w", m.Path, err))
 		}
-		served = archive.ServeFile(raw)
+		sc.out = archive.AppendServedFile(sc.out[:0], raw)
+		served = sc.out
 	case store.SrcRemote:
 		if a.pool == nil {
-			return nil, a.unavailable(f, fmt.Errorf("message UID %d of %q is on the server, which is not configured", m.UID, f.Name))
+			return nil, sc, a.unavailable(f, fmt.Errorf("message UID %d of %q is on the server, which is not configured", m.UID, f.Name))
 		}
 		ctx, cancel := a.remoteCtx()
 		defer cancel()
 		bodies, err := a.fetchRemoteBodies(ctx, f.Name, []imap.UID{imap.UID(m.UID)})
 		if err != nil {
-			return nil, upstreamErr("FETCH", f.Name, err)
+			return nil, sc, upstreamErr("FETCH", f.Name, err)
 		}
 		b, ok := bodies[imap.UID(m.UID)]
 		if !ok {
-			return nil, a.unavailable(f, fmt.Errorf("message UID %d is no longer on the server", m.UID))
+			return nil, sc, a.unavailable(f, fmt.Errorf("message UID %d is no longer on the server", m.UID))
 		}
-		return b, nil
+		return b, sc, nil
 	case store.SrcOwned, store.SrcCache:
 		b, err := a.owned.read(m.Path)
 		if err != nil {
-			return nil, a.unavailable(f, fmt.Errorf("read bridge maildir file %s: %w", m.Path, err))
+			return nil, sc, a.unavailable(f, fmt.Errorf("read bridge maildir file %s: %w", m.Path, err))
 		}
 		served = b
 	default:
-		return nil, fmt.Errorf("message %d has an unknown source %q", m.UID, m.Src)
+		return nil, sc, fmt.Errorf("message %d has an unknown source %q", m.UID, m.Src)
 	}
 	if crc(served) != m.CRC {
-		return nil, a.changed(f, fmt.Errorf("message UID %d in %q: %w", m.UID, f.Name, errArchiveChanged))
+		return nil, sc, a.changed(f, fmt.Errorf("message UID %d in %q: %w", m.UID, f.Name, errArchiveChanged))
 	}
-	return served, nil
+	return served, sc, nil
 }
 
 // changed schedules a full re-index of the folder and returns a NO that

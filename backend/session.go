@@ -17,7 +17,8 @@ import (
 type Session struct {
 	a    *Account
 	user string
-	sel  *view // selected folder (local or upstream mirror)
+	sel  *view   // selected folder (local or upstream mirror)
+	sc   scratch // buffers reused across the messages one FETCH serves
 }
 
 // view is a selected local folder.

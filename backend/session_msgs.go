@@ -205,7 +205,8 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 					continue
 				}
 			} else if needBody || (options.BodyStructure != nil && bss[i] == nil) || (options.Envelope && envs[i] == nil) {
-				served, err = s.a.readServed(folder, rec)
+				s.sc.trim()
+				served, _, err = s.a.readServedBuf(folder, rec, &s.sc)
 				if err != nil {
 					if firstErr == nil {
 						firstErr = err

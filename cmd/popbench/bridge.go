@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -91,6 +92,10 @@ func openAccount(dataDir string, sources []backend.Source, opts store.Options) (
 // does (durable store, an Index pass that finds nothing new), serve on a
 // loopback port, answer "mem" and "reset" lines until stdin closes.
 func bridgeChild(cfgJSON string, in io.Reader, out io.Writer) int {
+	// The same soft memory limit `popbridge serve` sets.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(64 << 20)
+	}
 	sampler := startMemSampler()
 	defer sampler.close()
 	enc := json.NewEncoder(out)
