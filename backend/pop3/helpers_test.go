@@ -300,6 +300,7 @@ type proxy struct {
 	target   string
 	accepted atomic.Int32
 	rewrite  func(line string) string // client → server, may be nil
+	answer   func(line string) string // server → client, may be nil
 
 	mu     sync.Mutex
 	marker string
@@ -372,6 +373,9 @@ func (p *proxy) handle(c net.Conn, n int32) {
 			p.mu.Unlock()
 			if m != "" && bytes.Contains(line, []byte(m)) {
 				break // the server "drops" the connection here
+			}
+			if p.answer != nil {
+				line = []byte(p.answer(string(line)))
 			}
 			if _, werr := c.Write(line); werr != nil {
 				break

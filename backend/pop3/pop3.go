@@ -5,13 +5,13 @@
 //
 // Implementation notes:
 //
-//   - One Fetcher per [[pop3]] account; Round is one POP3 session and
+//   - One Fetcher per configured POP account; Round is one POP3 session and
 //     rounds never overlap (a mutex), so the loop (Run) and a manual
 //     `fetch` can share a Fetcher.
 //   - State lives in bbolt (store/pop3.go): per account, UIDL → record
-//     (fetched | skipped | too-big). A record is written only after Sink.
-//     Deliver returned, i.e. the message is fsynced locally or confirmed by
-//     the upstream server. A crash between the two costs one re-download,
+//     (fetched | skipped | too-big). A record is written only after
+//     Sink.Deliver returned, i.e. the message is fsynced locally or
+//     confirmed by the upstream server. A crash between the two costs one re-download,
 //     which KnownMessage then recognises: no loss, no duplicate.
 //   - What the old client already has is not fetched again: a UIDL that an
 //     archive message carries in X-UIDL (Sink.KnownUIDL) or that a
@@ -35,7 +35,14 @@
 //   - go-pop3 has no timeouts and no STLS: the connection handed to it is
 //     ours (conn.go), with a deadline on every read and write and the
 //     greeting read, STLS done and the greeting replayed before go-pop3
-//     sees it.
+//     sees it. RETR alone is done by conn.go itself, into one buffer sized
+//     from LIST (go-pop3's costs several times the message in memory), and
+//     before each download of 4 MB or more the previous buffer is collected
+//     and its pages returned (debug.FreeOSMemory), so a big message costs
+//     about its own size in memory. A server sending far more than
+//     LIST announced is cut off and the message recorded as too big.
+//   - Records are never pruned: a UIDL seen once stays known even after
+//     the message left the server (servers do not reuse UIDLs).
 //   - A wrong password is remembered (a hash of it, in memory): while the
 //     same password comes back from the password callback, Round does not
 //     contact the server for an hour, and Run logs the rejection once per
@@ -52,7 +59,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +88,8 @@ const (
 	// batchRecords is how many skipped/too-big records are written per
 	// transaction (fetched ones are written at once).
 	batchRecords = 256
-	// bigMessage is the size from which a download is preceded by a GC.
+	// bigMessage is the size from which a download is preceded by
+	// debug.FreeOSMemory.
 	bigMessage = 4 << 20
 )
 
@@ -91,6 +99,9 @@ const (
 	ReasonPopstate    = "popstate"     // listed in the old client's popstate.dat
 	ReasonContent     = "content"      // the same content is already in a folder
 	ReasonDuplicate   = "duplicate"    // Deliver found it already in the target folder
+	// ReasonOversized (with store.POP3TooBig): the server sent far more
+	// than its LIST size; never retried.
+	ReasonOversized = "oversized"
 )
 
 // Sink is where fetched messages go; *backend.Account implements it.
@@ -400,7 +411,7 @@ func (f *Fetcher) one(ctx context.Context, s *session, m msgInfo, hasUIDL bool, 
 		}
 	}
 	if r, ok := records[key]; ok && key != "" {
-		retry := r.State == store.POP3TooBig && (a.MaxMessageSize == 0 || m.size <= a.MaxMessageSize)
+		retry := r.State == store.POP3TooBig && r.Reason == "" && (a.MaxMessageSize == 0 || m.size <= a.MaxMessageSize)
 		if !retry {
 			return key, f.deletable(r, now), nil
 		}
@@ -432,13 +443,23 @@ func (f *Fetcher) one(ctx context.Context, s *session, m msgInfo, hasUIDL bool, 
 	}
 
 	if m.size >= bigMessage {
-		// Collect the previous big message's buffer before allocating
-		// this one, so fetching big messages costs about one message of
-		// memory rather than two.
-		runtime.GC()
+		// Collect the previous big message's buffer and hand its pages
+		// back before allocating this one (the new buffer rarely fits the
+		// old hole exactly), so fetching big messages costs about one
+		// message of memory rather than two.
+		debug.FreeOSMemory()
 	}
 	msg, err := s.retr(m)
 	if err != nil {
+		if errors.Is(err, errTooLong) && key != "" {
+			// The server sends far more than LIST announced: record it
+			// so that this message does not stop every round.
+			res.TooBig++
+			res.Errors = append(res.Errors, fmt.Sprintf("message %d (%s): the server sent far more than the %s LIST announced; skipped, not retried", m.num, key, humanBytes(m.size)))
+			if _, _, rerr := record(store.POP3Record{State: store.POP3TooBig, Reason: ReasonOversized, Size: m.size, At: at}, true); rerr != nil {
+				return "", false, rerr
+			}
+		}
 		return "", false, err
 	}
 	res.Bytes += int64(len(msg))

@@ -548,6 +548,35 @@ func TestMaxMessageSize(t *testing.T) {
 	sameBodies(t, "Local/Inbox", b.bodies("Local/Inbox"), [][]byte{msgs[0], msgs[2], big})
 }
 
+// TestLyingListSize: a server sending far more than LIST announced is
+// cut off; the message is recorded as too big, and the next round goes on.
+func TestLyingListSize(t *testing.T) {
+	dc := startDovecot(t, false)
+	huge := genMsg(2, strings.Repeat("x", 1500<<10)+"\r\n")
+	msgs := [][]byte{genMsg(1, ""), huge, genMsg(3, "")}
+	deliverAll(t, dc, msgs...)
+	p := newProxy(t, dc.POP3Addr(), nil)
+	p.answer = func(line string) string {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "2" && f[1] == fmt.Sprint(len(huge)) { // LIST line of message 2
+			return "2 100\r\n"
+		}
+		return line
+	}
+	b := newBridge(t, bridgeOptions{})
+	f := newFetcher(t, b, nil, plainAccount(p.port()))
+	res, err := f.Round(context.Background())
+	t.Log(err)
+	if kindOf(err) != KindProtocol || !strings.Contains(err.Error(), "more data than") {
+		t.Fatalf("round: %v", err)
+	}
+	wantCounts(t, "round 1", res, 1, 0, 1, 0)
+	wantCounts(t, "round 2", round(t, f), 1, 0, 0, 0)
+	sameBodies(t, "Local/Inbox", b.bodies("Local/Inbox"), [][]byte{msgs[0], msgs[2]})
+	if st, _ := Status(b.db, "old"); st.TooBig != 1 {
+		t.Errorf("status %+v", st)
+	}
+}
+
 // TestMalformedStoredAsIs: whatever the server has is the user's mail.
 func TestMalformedStoredAsIs(t *testing.T) {
 	dc := startDovecot(t, false)

@@ -1279,7 +1279,7 @@ func (v *validator) validate(c *Config) {
 	if c.Upstream != nil {
 		v.upstream(c.Upstream)
 	}
-	v.pop3(c.POP3, c.Archive.Prefix)
+	v.pop3(c.POP3, c.Archive.Prefix, c.Upstream != nil)
 	v.migrate(&c.Migrate, c.Archive.Prefix)
 	v.log(&c.Log)
 }
@@ -1718,7 +1718,7 @@ func (v *validator) upstream(u *UpstreamConfig) {
 	}
 }
 
-func (v *validator) pop3(accounts []POP3Config, prefix string) {
+func (v *validator) pop3(accounts []POP3Config, prefix string, hasUpstream bool) {
 	names := map[string]int{}
 	for i := range accounts {
 		p := &accounts[i]
@@ -1756,8 +1756,10 @@ func (v *validator) pop3(accounts []POP3Config, prefix string) {
 		}
 		if !v.idx.has(key + ".deliver_to") {
 			p.DeliverTo = prefix + "/Inbox"
-		} else if d := p.DeliverTo; !strings.HasPrefix(d, prefix+"/") || strings.TrimSpace(d[len(prefix)+1:]) == "" {
-			v.errf(key+".deliver_to", "%q must be a folder under %q (POP mail is kept locally until cutover), e.g. %q", d, prefix+"/", prefix+"/Inbox")
+		} else if d := p.DeliverTo; strings.HasPrefix(d, prefix+"/") && strings.TrimSpace(d[len(prefix)+1:]) == "" || strings.TrimSpace(d) == "" || d == prefix {
+			v.errf(key+".deliver_to", "%q is not a folder: use a folder under %q (kept locally, e.g. %q) or an upstream folder such as \"INBOX\"", d, prefix+"/", prefix+"/Inbox")
+		} else if !strings.HasPrefix(d, prefix+"/") && !hasUpstream {
+			v.errf(key+".deliver_to", "%q is an upstream folder, but there is no [upstream]: configure it, or deliver under %q", d, prefix+"/")
 		}
 		if !v.idx.has(key + ".max_message_size") {
 			p.MaxMessageSize = defaultMaxMessageSize

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/popbridge/popbridge/backend"
+	"github.com/popbridge/popbridge/backend/pop3"
 )
 
 // The control endpoint lets `status`, `import` (and later fetch, migrate,
@@ -38,6 +39,7 @@ type statusReport struct {
 	Indexed  time.Time              `json:"indexed"` // end of the last complete index run (zero: in progress)
 	Folders  []backend.FolderStatus `json:"folders"`
 	Quota    *quotaInfo             `json:"quota,omitempty"`
+	POP3     []pop3.AccountStatus   `json:"pop3,omitempty"`
 	Problems []string               `json:"problems,omitempty"`
 }
 
@@ -52,7 +54,7 @@ func buildStatus(a *app, running bool) (*statusReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &statusReport{Version: version, Running: running, Indexed: a.acct.LastIndexed(), Folders: folders, Problems: a.acct.Problems()}
+	rep := &statusReport{Version: version, Running: running, Indexed: a.acct.LastIndexed(), Folders: folders, Problems: a.acct.Problems(), POP3: popStatus(a)}
 	if a.pool != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		used, limit, ok, err := a.acct.Quota(ctx)
@@ -128,6 +130,7 @@ func startControl(ctx context.Context, a *app, addr string) (func(), error) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(rep)
 	}))
+	mux.HandleFunc("POST /fetch", auth(fetchHandler(a)))
 	mux.HandleFunc("POST /migrate", auth(migrateHandler(a)))
 	mux.HandleFunc("POST /verify", auth(verifyHandler(a)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

@@ -24,6 +24,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the bridge: IMAP server over the archive (and upstream)", runServe},
 		{"import", "index the legacy archives now, with progress, then exit", runImport},
+		{"fetch", "run one POP3 fetch round now (-once) and print what it did", runFetch},
 		{"migrate", "upload the legacy archive to the server in bulk (plan, quota check, resumable)", runMigrate},
 		{"verify", "prove every in-scope legacy message is on the server; exit 1 if not", runVerify},
 		{"status", "per-folder counts, on server / remaining, quota (asks a running bridge, or reads the data dir)", runStatus},

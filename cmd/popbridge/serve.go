@@ -145,6 +145,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		srv.Close()
 		return err
 	}
+	// The old POP accounts keep flowing until cutover.
+	startPOP(ctx, a, log)
 
 	// The upstream: check it now so that configuration mistakes are
 	// reported at start-up in plain words; the bridge serves the archive
@@ -188,6 +190,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	log.Info("shutting down")
 	srv.Close()
 	wg.Wait()
+	waitPOP(a)
 	return err
 }
 

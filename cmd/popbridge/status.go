@@ -89,6 +89,10 @@ func printStatus(w io.Writer, rep *statusReport) {
 	}
 	fmt.Fprintf(tw, "TOTAL (local)\t%d\t%s\t%d\t%d\t\t\n", total, humanBytes(bytes), onServer, total-onServer)
 	tw.Flush()
+	if len(rep.POP3) > 0 {
+		fmt.Fprintln(w)
+		printPOPStatus(w, rep.POP3)
+	}
 	if len(rep.Problems) > 0 {
 		fmt.Fprintf(w, "\nProblems (skipped or unreadable):\n")
 		for _, p := range rep.Problems {
