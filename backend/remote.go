@@ -277,7 +277,9 @@ func flagStrings(fl []imap.Flag) []string {
 
 // resetRemote empties a mirror whose UIDVALIDITY changed on the server.
 func (a *Account) resetRemote(b *mailbox, f *store.Folder, uidValidity uint32) error {
-	a.log.Warn("upstream UIDVALIDITY changed: re-reading the folder", "mailbox", f.Name, "old", f.UIDValidity, "new", uidValidity)
+	if f.HighestUID > 0 { // (a mirror that never held anything just adopts the server's)
+		a.log.Warn("upstream UIDVALIDITY changed: re-reading the folder", "mailbox", f.Name, "old", f.UIDValidity, "new", uidValidity)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	err := a.db.Update(func(tx *store.Tx) error {
