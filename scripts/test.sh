@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (see README). It installs what the tests need
-# on a fresh Debian/Ubuntu machine (a private Dovecot for IMAP/POP3 and the
-# third-party client mbsync), checks formatting, vet and the Windows/macOS
-# builds, then runs every test.
+# on a fresh Debian/Ubuntu machine (a private Dovecot for IMAP/POP3, the
+# third-party client mbsync, python3 for imaplib, readpst to cross-check PST
+# conversion), checks formatting, vet and the Windows/macOS builds, then
+# runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ need=()
 command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd dovecot-pop3d)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v readpst >/dev/null 2>&1 || need+=(pst-utils)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "test.sh: installing ${need[*]}"
 	SUDO=""
