@@ -16,8 +16,7 @@ import (
 
 // incoming is a message about to be added to a local folder.
 type incoming struct {
-	served []byte         // bytes to store (nil when src is set)
-	src    *store.Message // an archive record to point at again (same bytes, new UID)
+	served []byte // bytes to store
 	flags  []string
 	date   time.Time
 }
@@ -45,14 +44,8 @@ func (a *Account) addLocal(b *mailbox, in []incoming) ([]imap.UID, error) {
 			return err
 		}
 		for i, x := range in {
-			var fp message.FP
-			var served []byte
-			if x.src != nil {
-				copy(fp[:], x.src.FP)
-			} else {
-				served = x.served
-				fp = message.ContentFP(served)
-			}
+			served := x.served
+			fp := message.ContentFP(served)
 			// Already there and visible? Then nothing is added.
 			uids, err := tx.FindFP(f.ID, fp[:])
 			if err != nil {
@@ -70,24 +63,16 @@ func (a *Account) addLocal(b *mailbox, in []incoming) ([]imap.UID, error) {
 			if found {
 				continue
 			}
-			var m *store.Message
-			var env []byte
-			if x.src != nil {
-				c := *x.src
-				c.Hidden = false
-				m = &c
-			} else {
-				hdr, _ := message.SplitHeader(served)
-				hfp := message.HeaderFP(hdr)
-				rel, err := a.owned.write(f.ID, served)
-				if err != nil {
-					return err
-				}
-				written = append(written, rel)
-				m = &store.Message{Src: store.SrcOwned, Path: rel, CRC: crc(served), Size: int64(len(served)),
-					FP: fp[:], HFP: hfp[:], MsgID: message.MessageID(hdr)}
-				env = message.EncodeEnvelope(message.Envelope(hdr))
+			hdr, _ := message.SplitHeader(served)
+			hfp := message.HeaderFP(hdr)
+			rel, err := a.owned.write(f.ID, served)
+			if err != nil {
+				return err
 			}
+			written = append(written, rel)
+			m := &store.Message{Src: store.SrcOwned, Path: rel, CRC: crc(served), Size: int64(len(served)),
+				FP: fp[:], HFP: hfp[:], MsgID: message.MessageID(hdr)}
+			env := message.EncodeEnvelope(message.Envelope(hdr))
 			m.Flags = fromFlags(toFlags(x.flags))
 			if !x.date.IsZero() {
 				_, off := x.date.Zone()
