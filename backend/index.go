@@ -279,6 +279,8 @@ func (a *Account) indexFolder(ctx context.Context, p plannedFolder, pr *Progress
 		err = a.indexMbox(ctx, b, f, fr, pr, progress)
 	case archive.KindMaildir, archive.KindEML:
 		err = a.indexFiles(ctx, b, f, p.af, fr, pr, progress)
+	case archive.KindPST:
+		err = a.indexPST(ctx, b, f, p.af, fr, pr, progress)
 	}
 	b.mu.Lock()
 	fr.Total = len(b.msgs)

@@ -16,8 +16,8 @@ const (
 	FormatThunderbird Format = "thunderbird"
 	FormatMaildir     Format = "maildir"
 	FormatEML         Format = "eml"
-	// FormatPST is recognised by Detect (a ".pst" file or the "!BDN" magic)
-	// but Walk returns ErrPSTUnsupported for now.
+	// FormatPST is an Outlook .pst file (Detect: a ".pst" file or the
+	// "!BDN" magic); its folders are KindPST.
 	FormatPST Format = "pst"
 )
 
@@ -33,8 +33,8 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown archive format %q (want auto, mbox, thunderbird, maildir, eml or pst)", s)
 }
 
-// ErrPSTUnsupported is returned (wrapped, naming the file) by Walk for
-// Outlook .pst files.
+// ErrPSTUnsupported is no longer returned: Walk reads .pst files (see
+// ErrPSTCorrupt and ErrPSTPassword for the files it cannot read).
 var ErrPSTUnsupported = errors.New("pst archives are not supported yet")
 
 // ErrUnknownFormat is returned (wrapped, naming the path) by Detect and Walk
@@ -54,6 +54,7 @@ const (
 	KindMbox    Kind = iota + 1 // one mbox file; read with ScanMbox
 	KindMaildir                 // a Maildir (cur/, new/); read with ListFiles
 	KindEML                     // a directory of .eml files; read with ListFiles
+	KindPST                     // a folder inside an Outlook .pst file; read with ScanPST
 )
 
 func (k Kind) String() string {
@@ -64,6 +65,8 @@ func (k Kind) String() string {
 		return "maildir"
 	case KindEML:
 		return "eml"
+	case KindPST:
+		return "pst"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -85,6 +88,9 @@ type Folder struct {
 	// NoSelect marks a pure container (e.g. "X.sbd/" whose "X" mbox file is
 	// missing); Kind and Loc are unused then.
 	NoSelect bool
+	// Ref finds the folder again inside its archive file (for KindPST the
+	// folder's node ID, for ScanPST); "" for other kinds.
+	Ref string
 }
 
 // Problem is something skipped or suspicious, reported once, naming the file

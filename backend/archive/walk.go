@@ -12,8 +12,9 @@ import (
 
 // Walk finds the folders of the archive at root. format FormatAuto (or "")
 // means Detect. err is returned only when root itself is unusable (missing,
-// unreadable, not a recognised archive, a PST) and names it; everything
-// skipped or suspicious below root is a Problem and the rest is walked.
+// unreadable, not a recognised archive, a corrupt or password-protected
+// PST) and names it; everything skipped or suspicious below root is a
+// Problem and the rest is walked.
 // Folders are sorted by Path; see the package notes for their invariants.
 //
 // Layouts:
@@ -32,6 +33,8 @@ import (
 //     layout) are subfolders too.
 //   - eml: every directory holding *.eml files is a folder (the root with
 //     empty Path).
+//   - pst: the mail folders below the PST's top folder (KindPST, Loc the
+//     file, Ref for ScanPST); see walkPST.
 //
 // Symbolic links to directories are not followed (reported as Problems).
 func Walk(root string, format Format) (folders []Folder, problems []Problem, err error) {
@@ -105,7 +108,7 @@ func Walk(root string, format Format) (folders []Folder, problems []Problem, err
 		}
 		w.emlDir(abs, nil, 0)
 	case FormatPST:
-		return nil, nil, fmt.Errorf("archive %s: %w", abs, ErrPSTUnsupported)
+		return walkPST(abs)
 	default:
 		return nil, nil, fmt.Errorf("archive %s: unknown format %q", abs, format)
 	}

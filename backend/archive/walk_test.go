@@ -96,8 +96,8 @@ func TestWalkRootErrors(t *testing.T) {
 		format Format
 		is     error
 	}{
-		{"x.pst", FormatAuto, ErrPSTUnsupported},
-		{"x.pst", FormatPST, ErrPSTUnsupported},
+		{"x.pst", FormatAuto, ErrPSTCorrupt},
+		{"x.pst", FormatPST, ErrPSTCorrupt},
 		{"nope", FormatAuto, fs.ErrNotExist},
 		{"nope", FormatMbox, fs.ErrNotExist},
 		{"e.eml", FormatAuto, ErrUnknownFormat},
