@@ -400,3 +400,39 @@ func rawSession(t *testing.T, addr string, cmds ...string) string {
 	}
 	return out.String()
 }
+
+// TestRawProtocolCorners: commands that panic stock go-imap setups on nil
+// fields answer properly (NAMESPACE, STATUS with every item, SEARCH with no
+// match, EXAMINE then UID FETCH of nothing).
+func TestRawProtocolCorners(t *testing.T) {
+	src, _ := mboxSource(t, mbox(1, 2))
+	e := newEnv(t, src)
+	resp := rawSession(t, e.addr,
+		"a NAMESPACE",
+		"b STATUS Local/Archive (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT)",
+		"c EXAMINE Local/Archive",
+		"d SEARCH SUBJECT nothing-matches",
+		"e UID SEARCH ALL",
+		"f UID FETCH 50:60 (FLAGS)",
+		"g STORE 1 +FLAGS (\\Seen)",
+		"h FETCH 1 (BODY[HEADER.FIELDS (SUBJECT)])")
+	for _, want := range []string{
+		`* NAMESPACE (("" "/")) NIL NIL`,
+		"a OK",
+		`* STATUS "Local/Archive" (MESSAGES 2 UIDNEXT 3 UIDVALIDITY `,
+		"b OK",
+		"* SEARCH\r\n",
+		"d OK",
+		"* SEARCH 1 2\r\n",
+		"f OK",
+		"g NO",
+		"Subject: message 1\r\n\r\n",
+	} {
+		if !strings.Contains(resp, want) {
+			t.Errorf("response lacks %q:\n%s", want, resp)
+		}
+	}
+	if i, j := strings.Index(resp, "e OK"), strings.Index(resp, "f OK"); i < 0 || j < i || strings.Contains(resp[i:j], "FETCH (") {
+		t.Errorf("UID FETCH 50:60 returned a message although no UID is in range:\n%s", resp)
+	}
+}
