@@ -30,7 +30,7 @@ func (a *Account) readServed(f *store.Folder, m *store.Message) ([]byte, error) 
 type scratch struct{ raw, out []byte }
 
 // maxScratch is the largest buffer a session keeps between messages.
-const maxScratch = 4 << 20
+const maxScratch = 1 << 20
 
 func (s *scratch) trim() {
 	if cap(s.raw) > maxScratch {

@@ -303,6 +303,7 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			}
 		}
 	}
+	s.sc.trim()
 	return firstErr
 }
 

@@ -94,7 +94,7 @@ func openAccount(dataDir string, sources []backend.Source, opts store.Options) (
 func bridgeChild(cfgJSON string, in io.Reader, out io.Writer) int {
 	// The same soft memory limit `popbridge serve` sets.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(64 << 20)
+		debug.SetMemoryLimit(48 << 20)
 	}
 	sampler := startMemSampler()
 	defer sampler.close()

@@ -56,7 +56,7 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	// A soft memory limit keeps the heap near what is live while many
 	// clients stream large messages (the Go default lets it double).
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(64 << 20)
+		debug.SetMemoryLimit(48 << 20)
 	}
 	if err := serve(ctx, cfg, log, stdout); err != nil {
 		return fail(stderr, err)
