@@ -15,6 +15,11 @@
 //	go run ./cmd/popbench [-dir DIR] [-size 1GB] [-messages 20000]
 //	    [-sync 100000] [-clients 10] [-dovecot=auto|off] [-seed 1] [-quick]
 //
+// With -upload, popbench measures the upload and migrate figures instead
+// (upload.go): [-upload-messages 2000] [-upload-size 64MB]
+// [-migrate-messages 5000] [-migrate-size 256MB] [-sync 100000]
+// [-relay-ms 25] [-connections 4[,8]] [-seq-sample 200].
+//
 // The corpus is generated (deterministically from -seed) in a temporary
 // directory removed at exit, or in -dir, where it is kept and reused by
 // later runs with the same parameters. Index data directories are always
@@ -61,13 +66,14 @@ type options struct {
 	dovecot  string
 	seed     uint64
 	profile  string // directory for pprof profiles; "" for none
+	up       uploadOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("popbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: popbench [-dir DIR] [-size 1GB] [-messages 20000] [-sync 100000] [-clients 10] [-dovecot=auto|off] [-seed 1] [-quick]\n\n")
+		fmt.Fprintf(stderr, "usage: popbench [-dir DIR] [-size 1GB] [-messages 20000] [-sync 100000] [-clients 10] [-dovecot=auto|off] [-seed 1] [-quick]\n       popbench -upload [-upload-messages 2000] [-migrate-messages 5000] [-sync 100000] [-relay-ms 25] [-connections 4,8] [-quick]\n\n")
 		fs.PrintDefaults()
 	}
 	o := &options{}
@@ -79,7 +85,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.dovecot, "dovecot", "auto", "compare with a private Dovecot: auto (when installed) or off")
 	fs.Uint64Var(&o.seed, "seed", 1, "corpus seed")
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of the index runs and of each bridge child, and heap profiles of the bridge at the end of each phase, into `DIR`")
-	quick := fs.Bool("quick", false, "smoke run: -size 100MB -messages 2000 -sync 10000 unless given")
+	finishUpload := uploadFlags(fs, &o.up)
+	quick := fs.Bool("quick", false, "smoke run: -size 100MB -messages 2000 -sync 10000 unless given (with -upload: -upload-messages 300 -upload-size 4MB -migrate-messages 500 -migrate-size 8MB -relay-ms 5 -seq-sample 50)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -87,9 +94,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		fs.Usage()
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := finishUpload(set, *quick); err != nil {
+		return nil, err
+	}
 	if *quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["size"] {
 			*size = "100MB"
 		}
@@ -216,6 +226,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer os.RemoveAll(dataRoot)
+	if o.up.enabled {
+		return runUpload(ctx, o, work, r.kept, dataRoot, stdout, stderr)
+	}
 
 	// Corpora.
 	archivePath := filepath.Join(work, fmt.Sprintf("archive-s%d-%d-%d.mbox", o.seed, o.size, o.messages))
