@@ -256,7 +256,7 @@ func (a *Account) PlanMigration(ctx context.Context, o MigrateOptions) (*Plan, e
 }
 
 const (
-	migrateBatch      = 256
+	migrateBatch      = 512
 	migrateBatchBytes = 32 << 20
 	migrateRetries    = 6
 )
@@ -484,7 +484,7 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 			for j, i := range pending {
 				sub[j] = items[i]
 			}
-			got, errs, err := a.uploadItems(ctx, tb, sub)
+			got, errs, err := a.uploadItems(ctx, tb, sub, false)
 			var ie *imap.Error
 			if errors.As(err, &ie) && ie.Code == "OVERQUOTA" {
 				return err

@@ -591,7 +591,7 @@ func (a *Account) uploadRemote(b *mailbox, items []uploadItem) ([]imap.UID, erro
 	if err := a.SyncRemote(ctx, b.name); err != nil {
 		return nil, upstreamErr("sync", b.name, err)
 	}
-	out, _, err := a.uploadItems(ctx, b, items)
+	out, _, err := a.uploadItems(ctx, b, items, true)
 	if rerr := a.repairDuplicates(ctx, b.name); rerr != nil {
 		a.log.Warn("duplicate check after upload", "mailbox", b.name, "err", rerr)
 	}
@@ -600,7 +600,8 @@ func (a *Account) uploadRemote(b *mailbox, items []uploadItem) ([]imap.UID, erro
 
 // uploadItems uploads items to b (whose mirror is fresh enough), skipping
 // what the mirror already has; errs holds each item's failure.
-func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadItem) ([]imap.UID, []error, error) {
+// checkQuota asks the server's quota first (migrate checked it in its plan).
+func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadItem, checkQuota bool) ([]imap.UID, []error, error) {
 	out := make([]imap.UID, len(items))
 	errs := make([]error, len(items))
 	var todo []int
@@ -631,9 +632,11 @@ func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadIte
 	if len(todo) == 0 {
 		return out, errs, nil
 	}
-	err = a.pool.Do(ctx, func(c *imapclient.Client) error {
-		return a.quotaCheck(ctx, c, b.name, need)
-	})
+	if checkQuota {
+		err = a.pool.Do(ctx, func(c *imapclient.Client) error {
+			return a.quotaCheck(ctx, c, b.name, need)
+		})
+	}
 	if err != nil {
 		var ie *imap.Error
 		if errors.As(err, &ie) && ie.Code == "OVERQUOTA" {
@@ -655,8 +658,16 @@ func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadIte
 	}
 	firstErr := a.appendParallel(ctx, b.name, items, todo, out, errs)
 	// Mirror what arrived (and learn UIDs the server did not report).
-	if err := a.syncRemote(ctx, b.name, false); err != nil {
-		a.log.Warn("sync after upload", "mailbox", b.name, "err", err)
+	unknown := false
+	for _, i := range todo {
+		if out[i] == 0 {
+			unknown = true
+		}
+	}
+	if unknown || checkQuota {
+		if err := a.syncRemote(ctx, b.name, false); err != nil {
+			a.log.Warn("sync after upload", "mailbox", b.name, "err", err)
+		}
 	}
 	_ = a.db.View(func(tx *store.Tx) error {
 		for i := range items {
