@@ -47,7 +47,7 @@ type uploadOptions struct {
 	relay       time.Duration
 	conns       []int
 	seqSample   int // messages the sequential loops send through the relay (0: all)
-	repeat      int // rounds of the U1 loopback pair (bridge, sequential loop)
+	repeat      int // rounds of the loopback pairs (bridge, sequential loop) of U1 and U4
 }
 
 // uploadFlags registers the upload flags on fs; the returned function
@@ -61,7 +61,7 @@ func uploadFlags(fs *flag.FlagSet, u *uploadOptions) func(set map[string]bool, q
 	relayMS := fs.Float64("relay-ms", 25, "one-way latency the relay adds in each direction, in milliseconds (-upload)")
 	conns := fs.String("connections", "4", "upstream max_connections of the bridge; a comma-separated list runs the upload once per value (-upload)")
 	fs.IntVar(&u.seqSample, "seq-sample", 200, "the sequential APPEND loops through the relay send every n-th message so that about this many are sent; 0 sends all (-upload)")
-	fs.IntVar(&u.repeat, "repeat", 3, "rounds of the loopback upload pair (bridge uploads, then the sequential loop), alternating; medians are reported (-upload)")
+	fs.IntVar(&u.repeat, "repeat", 3, "rounds of the loopback pairs (U1: bridge uploads, then the sequential loop; U4: the same on a new Dovecot each round); medians are reported (-upload)")
 	return func(set map[string]bool, quick bool) error {
 		if quick {
 			if !set["upload-messages"] {
@@ -144,8 +144,10 @@ type uploadResults struct {
 	syncPlain [2]fpFetchResult // a plain client's FETCH of the same items, before and after
 	sync      *migrateChildResult
 
-	migLoop, migRelay       *migrateChildResult
-	migLoopSeq, migRelaySeq seqResult
+	migLoop     []*migrateChildResult // U4 loopback, one per -repeat round
+	migLoopSeq  []seqResult
+	migRelay    *migrateChildResult
+	migRelaySeq seqResult
 
 	errs []string
 }
@@ -453,8 +455,9 @@ func uploadFigures(ctx context.Context, r *uploadResults, src []backend.Source, 
 }
 
 // migrateFigures measures U4: the archive into an empty Dovecot on
-// loopback, then into another through the relay, each followed by the
-// sequential loop into Seq/… of the same Dovecot.
+// loopback (-repeat rounds, a new Dovecot each), then into another through
+// the relay, each followed by the sequential loop into Seq/… of the same
+// Dovecot.
 func migrateFigures(ctx context.Context, r *uploadResults, src []backend.Source, dir, dataRoot string, progress func(string, ...any)) error {
 	u := &r.opts.up
 	base := filepath.Join(dataRoot, "migrate-base")
@@ -465,14 +468,14 @@ func migrateFigures(ctx context.Context, r *uploadResults, src []backend.Source,
 	// Where each legacy folder goes (the default mapping, on an empty
 	// Dovecot without SPECIAL-USE folders).
 	targets := map[string]string{"Local/Inbox": "INBOX", "Local/Sent": "Sent", "Local/Work": "Work", "Local/Archives/2009": "Archives/2009", "Local/Archives/2010": "Archives/2010"}
-	one := func(relayed bool) (*migrateChildResult, seqResult, error) {
+	one := func(relayed bool, round int) (*migrateChildResult, seqResult, error) {
 		var seq seqResult
 		d, stop, err := startBenchDovecot(ctx, "", progress)
 		if err != nil {
 			return nil, seq, err
 		}
 		defer stop()
-		addr, name, every := d.addr, "migrate-loop", 1
+		addr, name, every := d.addr, fmt.Sprintf("migrate-loop-r%d", round), 1
 		if relayed {
 			rl, err := startRelay(d.addr, u.relay)
 			if err != nil {
@@ -508,11 +511,15 @@ func migrateFigures(ctx context.Context, r *uploadResults, src []backend.Source,
 		}
 		return res, seq, nil
 	}
-	var err error
-	if r.migLoop, r.migLoopSeq, err = one(false); err != nil {
-		return err
+	for round := 1; round <= u.repeat; round++ {
+		res, seq, err := one(false, round)
+		if err != nil {
+			return err
+		}
+		r.migLoop, r.migLoopSeq = append(r.migLoop, res), append(r.migLoopSeq, seq)
 	}
-	r.migRelay, r.migRelaySeq, err = one(true)
+	var err error
+	r.migRelay, r.migRelaySeq, err = one(true, 1)
 	return err
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -36,6 +37,15 @@ func printUploadReport(w io.Writer, r *uploadResults) {
 	cpu := cpuModel()
 	if cpu != "" {
 		cpu = ", " + cpu
+	}
+	var env []string
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG"} {
+		if v := os.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	if len(env) > 0 {
+		cpu += ", " + strings.Join(env, " ") + " (the migrate children inherit it)"
 	}
 	fmt.Fprintf(w, "  machine   %s/%s, %d CPUs%s, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpu, runtime.Version())
 	if r.dovecotVersion != "" {
@@ -166,45 +176,72 @@ func printUploadReport(w io.Writer, r *uploadResults) {
 	}
 
 	// U4.
-	migRow := func(id, where string, m *migrateChildResult, seq seqResult, target float64) {
+	migRow := func(id, where string, ms []*migrateChildResult, seqs []seqResult, target float64) {
 		label := fmt.Sprintf("migrate %s msgs, %s", group(int64(r.migTotal.Messages)), where)
-		if m == nil || seq.Messages == 0 {
+		if len(ms) == 0 || len(seqs) == 0 || seqs[0].Messages == 0 {
 			row(id, label, "not measured", "", fmt.Sprintf("≥ %g× seq", target), "")
 			return
 		}
-		msgs, mb := m.rate()
-		row(id, label, fmt.Sprintf("%s msg/s", group(int64(msgs))), fmt.Sprintf("%s msg/s", group(int64(seq.rate()))), fmt.Sprintf("≥ %g× seq", target), ratioVerdict(msgs/seq.rate(), target))
-		row("", "", fmt.Sprintf("%.1f MB/s", mb), fmt.Sprintf("%.1f MB/s", mbps(seq.Bytes, seq.Elapsed)), "", "")
+		var rates, mbs, seqRates, seqMB, ratios []float64
+		for i, m := range ms {
+			msgs, mb := m.rate()
+			rates, mbs = append(rates, msgs), append(mbs, mb)
+			if i < len(seqs) {
+				seqRates = append(seqRates, seqs[i].rate())
+				seqMB = append(seqMB, mbps(seqs[i].Bytes, seqs[i].Elapsed))
+				ratios = append(ratios, msgs/seqs[i].rate())
+			}
+		}
+		status := ratioVerdict(median(rates)/median(seqRates), target)
+		if len(ratios) > 1 {
+			status += fmt.Sprintf(", rounds %.2f–%.2f×", minOf(ratios), maxOf(ratios))
+		}
+		row(id, label, fmt.Sprintf("%s msg/s", group(int64(median(rates)))), fmt.Sprintf("%s msg/s", group(int64(median(seqRates)))), fmt.Sprintf("≥ %g× seq", target), status)
+		row("", "", fmt.Sprintf("%.1f MB/s", median(mbs)), fmt.Sprintf("%.1f MB/s", median(seqMB)), "", "")
 	}
 	migRow("U4", "loopback", r.migLoop, r.migLoopSeq, targetUploadLoopRatio)
-	migRow("U4r", fmt.Sprintf("relay %s", u.relay), r.migRelay, r.migRelaySeq, targetUploadRelayRatio)
+	var relayRuns []*migrateChildResult
+	if r.migRelay != nil {
+		relayRuns = append(relayRuns, r.migRelay)
+	}
+	migRow("U4r", fmt.Sprintf("relay %s", u.relay), relayRuns, []seqResult{r.migRelaySeq}, targetUploadRelayRatio)
 	var peak int64
-	for _, m := range []*migrateChildResult{r.migLoop, r.migRelay} {
-		if m != nil {
-			peak = max(peak, m.Mem.PeakRSS)
-		}
+	for _, m := range append(slices.Clone(r.migLoop), relayRuns...) {
+		peak = max(peak, m.Mem.PeakRSS)
 	}
 	if peak > 0 {
 		row("U4m", "peak RSS of migrate", mib(peak), "", fmt.Sprintf("≤ %d MB", targetPeakRSS>>20), verdict(peak <= targetPeakRSS))
 	} else {
 		row("U4m", "peak RSS of migrate", "not measured", "", fmt.Sprintf("≤ %d MB", targetPeakRSS>>20), "")
 	}
-	for _, x := range []struct {
+	type migRun struct {
 		name string
 		m    *migrateChildResult
 		seq  seqResult
-	}{{"loopback", r.migLoop, r.migLoopSeq}, {"relay", r.migRelay, r.migRelaySeq}} {
-		m := x.m
-		if m == nil {
-			continue
+	}
+	var migRuns []migRun
+	for i, m := range r.migLoop {
+		name := "loopback"
+		if len(r.migLoop) > 1 {
+			name = fmt.Sprintf("loopback (round %d)", i+1)
 		}
+		migRuns = append(migRuns, migRun{name, m, r.migLoopSeq[i]})
+	}
+	if r.migRelay != nil {
+		migRuns = append(migRuns, migRun{"relay", r.migRelay, r.migRelaySeq})
+	}
+	if len(r.migLoop) > 1 {
+		detail("U4  Loopback: %d rounds, each on a new Dovecot: the bridge migrates, then the sequential loop; medians as for U1.", len(r.migLoop))
+	}
+	for _, x := range migRuns {
+		m := x.m
 		msgs, mb := m.rate()
 		detail("U4  %s, max_connections %d: %d folders (%d created), %s messages, %s. Index %s, PlanMigration %s, Migrate %s",
 			x.name, o.up.conns[0], m.Folders, m.Create, group(int64(m.Uploaded)), mib(m.Bytes), secs(m.Index), secs(m.Plan), secs(m.Migrate))
 		detail("    (%s msg/s, %.1f MB/s). Peak RSS (%s) %s: anonymous %s, file-backed %s, Go heap %s.",
 			group(int64(msgs)), mb, m.Mem.Source, mib(m.Mem.PeakRSS), mib(m.Mem.PeakAnon), mib(m.Mem.PeakFile), mib(m.Mem.PeakHeap))
 		if s := x.seq; s.Messages > 0 {
-			detail("    Sequential loop into Seq/… of the same Dovecot: every %d. message, %s messages, %s in %s.", s.Every, group(int64(s.Messages)), mib(s.Bytes), secs(s.Elapsed))
+			detail("    Sequential loop into Seq/… of the same Dovecot: every %d. message, %s messages, %s in %s (%s msg/s).", s.Every, group(int64(s.Messages)), mib(s.Bytes), secs(s.Elapsed), group(int64(s.rate())))
 		}
 	}
 	tw.Flush()
