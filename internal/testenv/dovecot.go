@@ -40,6 +40,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -636,7 +637,22 @@ func (d *Dovecot) stopLocked() error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	removeStaleLocks(filepath.Join(d.Dir, "mail"))
 	return nil
+}
+
+// removeStaleLocks deletes the Maildir lock files a killed Dovecot left
+// behind. Dovecot would break them itself, but only once they are older
+// than its lock timeout (up to two minutes for dovecot-uidlist.lock), which
+// would stall the next test step. Every Dovecot process is gone by now, so
+// no lock is held.
+func removeStaleLocks(dir string) {
+	_ = filepath.WalkDir(dir, func(path string, de fs.DirEntry, err error) error {
+		if err == nil && !de.IsDir() && strings.HasSuffix(de.Name(), ".lock") {
+			_ = os.Remove(path)
+		}
+		return nil
+	})
 }
 
 // IMAPAddr is "127.0.0.1:<IMAPPort>".
