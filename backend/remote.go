@@ -36,6 +36,9 @@ var headerFPSection = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHe
 
 const remoteTimeout = 2 * time.Minute
 
+// syncChunk is how many new messages a mirror sync commits at a time.
+var syncChunk = 2000
+
 func (a *Account) remoteCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), remoteTimeout)
 }
@@ -226,6 +229,7 @@ func (a *Account) syncRemote(ctx context.Context, name string, sweep bool) error
 		// New messages.
 		var adds []*store.Message
 		envs := map[uint32][]byte{}
+		ascending := true
 		if sd.NumMessages > 0 {
 			cmd := c.Fetch(imap.UIDSet{{Start: imap.UID(f.HighestUID + 1), Stop: 0}}, &imap.FetchOptions{
 				UID: true, Flags: true, InternalDate: true, RFC822Size: true, Envelope: true,
@@ -250,9 +254,24 @@ func (a *Account) syncRemote(ctx context.Context, name string, sweep bool) error
 				_, off := date.Zone()
 				m := &store.Message{UID: uint32(buf.UID), Src: store.SrcRemote, Size: buf.RFC822Size, Date: date.Unix(), DateZone: int32(off),
 					Flags: flagStrings(buf.Flags), HFP: hfp[:], MsgID: message.MessageID(hdr)}
+				if n := len(adds); n > 0 && adds[n-1].UID > m.UID {
+					ascending = false
+				}
 				adds = append(adds, m)
 				if buf.Envelope != nil {
 					envs[m.UID] = message.EncodeEnvelope(buf.Envelope)
+				}
+				// A big first sync commits in chunks: memory stays bounded,
+				// clients see the folder fill, and an interrupted sync
+				// resumes after the last chunk. Only while the server sends
+				// UIDs in ascending order (all do in practice): a chunk
+				// must hold every UID below its highest.
+				if ascending && len(adds) >= syncChunk {
+					if err := a.applyRemote(b, present, known, adds, envs, m.UID+1); err != nil {
+						cmd.Close()
+						return err
+					}
+					present, known, adds, envs = nil, 0, nil, map[uint32][]byte{}
 				}
 			}
 			if err := cmd.Close(); err != nil {

@@ -513,3 +513,57 @@ func TestUpstreamFolderCommands(t *testing.T) {
 		}
 	}
 }
+
+// A big first sync of an upstream folder commits in chunks of syncChunk
+// messages; the result must be the same as one commit: every UID, byte and
+// flag of the server, UIDNEXT no lower than the server's, and the mirror
+// intact after a restart.
+func TestRemoteSyncInChunks(t *testing.T) {
+	old := syncChunk
+	syncChunk = 3
+	t.Cleanup(func() { syncChunk = old })
+	src, _ := mboxSource(t, mbox(1))
+	re := newRemoteEnv(t, nil, src)
+	for i := range 8 {
+		var fl []imap.Flag
+		if i%2 == 0 {
+			fl = []imap.Flag{imap.FlagSeen}
+		}
+		msg := fmt.Appendf(nil, "From: s%d@example.com\r\nSubject: chunk %d\r\nMessage-ID: <chunk-%d@example.com>\r\n\r\nbody %d\r\n", i, i, i, i)
+		re.dc.Append(t, re.user, "INBOX", msg, fl, time.Date(2021, 1, 1+i, 0, 0, 0, 0, time.UTC))
+	}
+	check := func(stage string) {
+		t.Helper()
+		want := re.dc.Messages(t, re.user, "INBOX")
+		c := re.client(nil)
+		got := fetchAll(t, c, "INBOX")
+		if len(got) != len(want) {
+			t.Fatalf("%s: bridge shows %d messages in INBOX, server has %d", stage, len(got), len(want))
+		}
+		for i := range want {
+			if got[i].UID != want[i].UID || !bytes.Equal(got[i].Body, want[i].Body) || fmt.Sprint(got[i].Flags) != fmt.Sprint(want[i].Flags) {
+				t.Errorf("%s: message %d: bridge UID %d flags %v, server UID %d flags %v (bytes equal: %v)",
+					stage, i+1, got[i].UID, got[i].Flags, want[i].UID, want[i].Flags, bytes.Equal(got[i].Body, want[i].Body))
+			}
+		}
+		sd, err := c.Status("INBOX", &imap.StatusOptions{UIDNext: true, NumMessages: true}).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) > 0 && sd.UIDNext <= want[len(want)-1].UID {
+			t.Errorf("%s: UIDNEXT %d not above the highest UID %d", stage, sd.UIDNext, want[len(want)-1].UID)
+		}
+		if *sd.NumMessages != uint32(len(want)) {
+			t.Errorf("%s: STATUS MESSAGES %d, want %d", stage, *sd.NumMessages, len(want))
+		}
+		c.Close()
+	}
+	check("first sync")
+	for i := 8; i < 12; i++ {
+		msg := fmt.Appendf(nil, "From: s%d@example.com\r\nSubject: chunk %d\r\n\r\nbody %d\r\n", i, i, i)
+		re.dc.Append(t, re.user, "INBOX", msg, nil, time.Date(2021, 2, 1, 0, 0, 0, 0, time.UTC))
+	}
+	check("incremental sync")
+	re.restart()
+	check("after restart")
+}
