@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -91,6 +92,11 @@ func migrateChild(cfgJSON string) int {
 		var cfg migrateChildConfig
 		if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
 			return fmt.Errorf("decode %s: %w", migrateChildEnv, err)
+		}
+		// As popbridge does: migrate (run without a bridge) and serve
+		// (which runs the mirror sync) both set this soft limit.
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(48 << 20)
 		}
 		if cfg.Profile != "" {
 			stop, err := startCPUProfile(cfg.Profile)

@@ -47,6 +47,9 @@ func printUploadReport(w io.Writer, r *uploadResults) {
 	if len(env) > 0 {
 		cpu += ", " + strings.Join(env, " ") + " (the migrate children inherit it)"
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		cpu += ", migrate children at popbridge's 48 MiB soft memory limit"
+	}
 	fmt.Fprintf(w, "  machine   %s/%s, %d CPUs%s, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpu, runtime.Version())
 	if r.dovecotVersion != "" {
 		fmt.Fprintf(w, "  upstream  Dovecot %s (private, Maildir, mail_fsync = never, loopback)\n", r.dovecotVersion)

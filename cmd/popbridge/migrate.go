@@ -118,6 +118,7 @@ func runMigrate(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		}
 	})
 	if errors.Is(err, errNoBridge) {
+		softMemoryLimit()
 		err = migrateDirect(ctx, cfg, r, stdout, stderr, func(p *backend.Plan) { plan = p; printPlan(stdout, p) }, progress, &res)
 	}
 	done()

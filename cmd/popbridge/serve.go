@@ -53,11 +53,7 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	defer closeLog()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// A soft memory limit keeps the heap near what is live while many
-	// clients stream large messages (the Go default lets it double).
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(48 << 20)
-	}
+	softMemoryLimit()
 	if err := serve(ctx, cfg, log, stdout); err != nil {
 		return fail(stderr, err)
 	}
@@ -216,5 +212,15 @@ func watchArchive(ctx context.Context, a *app, log *slog.Logger, interval time.D
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// softMemoryLimit sets a 48 MiB soft memory limit unless GOMEMLIMIT says
+// otherwise: it keeps the heap near what is live while many clients stream
+// large messages or migrate uploads batches (the Go default lets the heap
+// double before collecting).
+func softMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20)
 	}
 }
