@@ -832,81 +832,83 @@ func (a *Account) Quota(ctx context.Context) (used, limit int64, ok bool, err er
 	return used, limit, ok, err
 }
 
-// Upload tuning: messages per borrowed connection, and APPENDs in flight
-// on one connection (pipelined; with LITERAL+ nothing waits for "+").
+// Upload tuning: APPENDs in flight on one connection (pipelined: with
+// LITERAL+ a message of up to 4 KB waits for nothing; go-imap's client
+// still waits for "+" before a larger literal, one round trip per message
+// on that connection, which is why several connections pay off), and
+// messages sent on one borrowed
+// connection before it goes back to the pool (so that other borrowers —
+// a client fetching a body, the IDLE watcher — get a turn during a long
+// upload).
 const (
-	uploadBatch      = 64
-	uploadBatchBytes = 32 << 20
-	uploadPipeline   = 16
+	uploadPipeline = 16
+	uploadBatch    = 256
 )
 
 // appendParallel APPENDs items[todo] on up to MaxConnections-1
-// connections, each pipelining several APPENDs, and fills out with the
-// UIDs the server reported (APPENDUID). A message the server refuses is
-// skipped (its UID stays 0) and reported; a lost connection ends that
-// worker's batch (what landed is found by the next sync).
+// connections and fills out with the UIDs the server reported
+// (APPENDUID). The workers take the next message from one shared queue,
+// each keeping up to uploadPipeline APPENDs in flight, so no connection
+// idles while another still has a backlog. A message the server refuses
+// is skipped (its UID stays 0) and reported; a lost connection fails the
+// messages in flight on it (what landed is found by the next sync) and
+// ends that worker; the others take the rest.
 func (a *Account) appendParallel(ctx context.Context, folder string, items []uploadItem, todo []int, out []imap.UID, errs []error) error {
-	workers := max(a.pool.MaxConnections()-1, 1)
-	// Batches of bounded count and size.
-	var batches [][]int
-	var cur []int
-	var curBytes int
+	workers := min(max(a.pool.MaxConnections()-1, 1), len(todo))
+	next := make(chan int, len(todo))
 	for _, i := range todo {
-		if len(cur) > 0 && (len(cur) >= uploadBatch || curBytes+len(items[i].body) > uploadBatchBytes) {
-			batches = append(batches, cur)
-			cur, curBytes = nil, 0
-		}
-		cur = append(cur, i)
-		curBytes += len(items[i].body)
+		next <- i
 	}
-	if len(cur) > 0 {
-		batches = append(batches, cur)
-	}
-	workers = min(workers, len(batches))
-	work := make(chan []int)
-	errc := make(chan error, len(batches))
-	var wg sync.WaitGroup
+	close(next)
+	var (
+		mu                 sync.Mutex
+		lost, firstRefused error // the first lost connection, the first refusal
+		wg                 sync.WaitGroup
+	)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for batch := range work {
-				err := a.appendBatch(ctx, folder, items, batch, out, errs)
-				if err != nil {
-					for _, i := range batch {
-						if out[i] == 0 && errs[i] == nil {
-							errs[i] = err
-						}
-					}
+			for {
+				more, refused, err := a.appendSome(ctx, folder, items, next, out, errs)
+				mu.Lock()
+				if lost == nil && err != nil {
+					lost = err
 				}
-				errc <- err
+				if firstRefused == nil && refused != nil {
+					firstRefused = refused
+				}
+				mu.Unlock()
+				if err != nil || !more {
+					return
+				}
 			}
 		}()
 	}
-	for _, bt := range batches {
-		work <- bt
-	}
-	close(work)
 	wg.Wait()
-	close(errc)
-	var first error
-	for err := range errc {
-		if err != nil && first == nil {
-			first = err
+	// Messages no worker took: every connection was lost.
+	for i := range next {
+		if errs[i] == nil {
+			errs[i] = lost
 		}
 	}
-	return first
+	if lost != nil {
+		return lost
+	}
+	return firstRefused
 }
 
-// appendBatch pipelines the APPENDs of one batch on one connection.
-func (a *Account) appendBatch(ctx context.Context, folder string, items []uploadItem, batch []int, out []imap.UID, errs []error) error {
-	var refused error
-	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
-		type inflight struct {
-			i   int
-			cmd *imapclient.AppendCommand
-		}
-		var q []inflight
+// appendSome pipelines the APPENDs of up to uploadBatch messages from next
+// on one borrowed connection; more is false once next is empty. refused is
+// the first message the server refused (the others went on), err a lost
+// connection (the messages in flight on it are marked failed).
+func (a *Account) appendSome(ctx context.Context, folder string, items []uploadItem, next <-chan int, out []imap.UID, errs []error) (more bool, refused, err error) {
+	type inflight struct {
+		i   int
+		cmd *imapclient.AppendCommand
+	}
+	var q []inflight
+	err = a.pool.Do(ctx, func(c *imapclient.Client) error {
 		wait := func(f inflight) error {
 			ad, err := f.cmd.Wait()
 			if err != nil {
@@ -928,7 +930,13 @@ func (a *Account) appendBatch(ctx context.Context, folder string, items []upload
 			}
 			return nil
 		}
-		for _, i := range batch {
+		for n := 0; n < uploadBatch; n++ {
+			i, ok := <-next
+			if !ok {
+				break
+			}
+			more = n == uploadBatch-1
+			q = append(q, inflight{i: i})
 			it := items[i]
 			// Clamped: a pre-1970 date wraps around on some servers.
 			cmd := c.Append(folder, int64(len(it.body)), &imap.AppendOptions{Flags: it.flags, Time: message.ClampDate(it.date)})
@@ -939,7 +947,7 @@ func (a *Account) appendBatch(ctx context.Context, folder string, items []upload
 			if err := cmd.Close(); err != nil {
 				return err
 			}
-			q = append(q, inflight{i, cmd})
+			q[len(q)-1].cmd = cmd
 			if len(q) >= uploadPipeline {
 				if err := wait(q[0]); err != nil {
 					return err
@@ -947,17 +955,23 @@ func (a *Account) appendBatch(ctx context.Context, folder string, items []upload
 				q = q[1:]
 			}
 		}
-		for _, f := range q {
-			if err := wait(f); err != nil {
+		for len(q) > 0 {
+			if err := wait(q[0]); err != nil {
 				return err
 			}
+			q = q[1:]
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		for _, f := range q {
+			if out[f.i] == 0 && errs[f.i] == nil {
+				errs[f.i] = err
+			}
+		}
+		return false, refused, err
 	}
-	return refused
+	return more, refused, nil
 }
 
 // remoteSearch runs UID SEARCH on the server.
