@@ -56,6 +56,11 @@ type Options struct {
 	// Remote, when set, is the upstream server: its folders are mirrored
 	// and served at the top level.
 	Remote *upstream.Pool
+	// Exclusive says that nothing else uses Remote's connections: no IMAP
+	// clients, no watchers (a command such as migrate run without a
+	// bridge). Uploads then use every connection; otherwise they leave
+	// one for clients' FETCHes and the INBOX watcher.
+	Exclusive bool
 }
 
 // Account is the merged account. It is safe for concurrent use by many

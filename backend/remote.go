@@ -846,7 +846,7 @@ const (
 )
 
 // appendParallel APPENDs items[todo] on up to MaxConnections-1
-// connections and fills out with the UIDs the server reported
+// connections (all of them when the account is Exclusive) and fills out with the UIDs the server reported
 // (APPENDUID). The workers take the next message from one shared queue,
 // each keeping up to uploadPipeline APPENDs in flight, so no connection
 // idles while another still has a backlog. A message the server refuses
@@ -854,7 +854,7 @@ const (
 // messages in flight on it (what landed is found by the next sync) and
 // ends that worker; the others take the rest.
 func (a *Account) appendParallel(ctx context.Context, folder string, items []uploadItem, todo []int, out []imap.UID, errs []error) error {
-	workers := min(max(a.pool.MaxConnections()-1, 1), len(todo))
+	workers := uploadWorkers(a.pool.MaxConnections(), a.opts.Exclusive, len(todo))
 	next := make(chan int, len(todo))
 	for _, i := range todo {
 		next <- i
@@ -896,6 +896,17 @@ func (a *Account) appendParallel(ctx context.Context, folder string, items []upl
 		return lost
 	}
 	return firstRefused
+}
+
+// uploadWorkers is how many connections an upload of n messages uses:
+// all maxConns when the account is exclusive, else one fewer (left for
+// clients and the watcher), at least one, at most n.
+func uploadWorkers(maxConns int, exclusive bool, n int) int {
+	w := maxConns
+	if !exclusive {
+		w--
+	}
+	return min(max(w, 1), n)
 }
 
 // appendSome pipelines the APPENDs of up to uploadBatch messages from next

@@ -567,3 +567,22 @@ func TestRemoteSyncInChunks(t *testing.T) {
 	re.restart()
 	check("after restart")
 }
+
+func TestUploadWorkers(t *testing.T) {
+	for _, c := range []struct {
+		maxConns  int
+		exclusive bool
+		n, want   int
+	}{
+		{4, false, 100, 3}, // the bridge leaves one for clients
+		{4, true, 100, 4},  // popbridge migrate alone uses all
+		{1, false, 100, 1}, // never zero
+		{1, true, 100, 1},
+		{8, true, 2, 2}, // no idle workers
+		{8, false, 0, 0},
+	} {
+		if got := uploadWorkers(c.maxConns, c.exclusive, c.n); got != c.want {
+			t.Errorf("uploadWorkers(%d, %v, %d) = %d, want %d", c.maxConns, c.exclusive, c.n, got, c.want)
+		}
+	}
+}

@@ -489,7 +489,9 @@ func migrateFigures(ctx context.Context, r *uploadResults, src []backend.Source,
 			return nil, seq, err
 		}
 		progress("U4 migrate of %d messages in %d folders (%s), max_connections %d", r.migTotal.Messages, len(r.migFolders), name, u.conns[0])
-		res, err := runChild(ctx, r.childConfig("migrate", ddir, addr, u.conns[0], src))
+		cfg := r.childConfig("migrate", ddir, addr, u.conns[0], src)
+		cfg.Exclusive = true // popbridge migrate without a running bridge
+		res, err := runChild(ctx, cfg)
 		if err != nil {
 			return nil, seq, err
 		}

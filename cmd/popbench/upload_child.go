@@ -50,6 +50,10 @@ type migrateChildConfig struct {
 	Folders        []string          `json:"folders,omitempty"`
 	Mapping        map[string]string `json:"mapping,omitempty"`
 	SyncFolder     string            `json:"sync_folder,omitempty"`
+	// Exclusive: the account is alone on the upstream connections, as in
+	// `popbridge migrate` without a running bridge (U4); U1 stands for a
+	// drag inside the bridge, which leaves one connection for clients.
+	Exclusive bool `json:"exclusive,omitempty"`
 	// Profile, if set, is where the child writes a CPU profile of its
 	// whole life (popbench -profile DIR).
 	Profile string `json:"profile,omitempty"`
@@ -159,7 +163,7 @@ func runMigrateChild(cfg *migrateChildConfig, res *migrateChildResult) error {
 		return err
 	}
 	defer db.Close()
-	acct, err := backend.New(backend.Options{DB: db, DataDir: cfg.DataDir, Sources: cfg.Sources, Flatten: true, Logger: log, Remote: pool})
+	acct, err := backend.New(backend.Options{DB: db, DataDir: cfg.DataDir, Sources: cfg.Sources, Flatten: true, Logger: log, Remote: pool, Exclusive: cfg.Exclusive})
 	if err != nil {
 		return err
 	}

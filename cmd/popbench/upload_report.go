@@ -257,6 +257,8 @@ func printUploadReport(w io.Writer, r *uploadResults) {
 	fmt.Fprintf(w, "indexed beforehand (durable store), as `popbridge migrate` does; rates are over Migrate, the plan is shown apart.\n")
 	fmt.Fprintf(w, "The sequential loop is one imapclient connection sending APPEND (same bytes, flags, INTERNALDATE) and waiting\n")
 	fmt.Fprintf(w, "for each tagged OK. Every upload is checked with STATUS on the server. Missed targets are reported, not fatal.\n")
+	fmt.Fprintf(w, "U1 uploads as a drag inside the bridge does: on max_connections-1 connections (one stays free for clients).\n")
+	fmt.Fprintf(w, "U4 uploads as `popbridge migrate` without a running bridge does: on all max_connections connections.\n")
 	if len(r.errs) > 0 {
 		fmt.Fprintf(w, "\nErrors:\n")
 		for _, e := range r.errs {

@@ -75,8 +75,16 @@ func newLogger(cfg *Config, stderr io.Writer) (*slog.Logger, func(), error) {
 
 func dbPath(cfg *Config) string { return filepath.Join(cfg.DataDir, "popbridge.db") }
 
-// openApp opens the data dir (one process at a time) and the account.
+// openApp opens the data dir (one process at a time) and the account for
+// a command that runs alone (import, status, fetch, migrate, verify without
+// a bridge): no IMAP clients share its upstream connections.
 func openApp(cfg *Config, log *slog.Logger) (*app, error) {
+	return openAppFor(cfg, log, true)
+}
+
+// openAppFor is openApp; exclusive is false for serve, whose clients and
+// watcher need upstream connections too.
+func openAppFor(cfg *Config, log *slog.Logger, exclusive bool) (*app, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
 	}
@@ -96,13 +104,14 @@ func openApp(cfg *Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	acct, err := backend.New(backend.Options{
-		DB:      db,
-		DataDir: cfg.DataDir,
-		Prefix:  cfg.Archive.Prefix,
-		Sources: sources(cfg),
-		Flatten: true,
-		Logger:  log,
-		Remote:  pool,
+		DB:        db,
+		DataDir:   cfg.DataDir,
+		Prefix:    cfg.Archive.Prefix,
+		Sources:   sources(cfg),
+		Flatten:   true,
+		Logger:    log,
+		Remote:    pool,
+		Exclusive: exclusive,
 	})
 	if err != nil {
 		db.Close()

@@ -62,7 +62,7 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 
 // serve runs the bridge until ctx ends.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) error {
-	a, err := openApp(cfg, log)
+	a, err := openAppFor(cfg, log, false)
 	if err != nil {
 		return err
 	}
