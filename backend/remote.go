@@ -836,18 +836,17 @@ func (a *Account) Quota(ctx context.Context) (used, limit int64, ok bool, err er
 // LITERAL+ a message of up to 4 KB waits for nothing; go-imap's client
 // still waits for "+" before a larger literal, one round trip per message
 // on that connection, which is why several connections pay off), and
-// messages sent on one borrowed
-// connection before it goes back to the pool (so that other borrowers —
-// a client fetching a body, the IDLE watcher — get a turn during a long
-// upload).
+// messages sent on one borrowed connection before it goes back to the
+// pool (so that other borrowers — a client fetching a body — get a turn
+// during a long upload).
 const (
 	uploadPipeline = 16
 	uploadBatch    = 256
 )
 
 // appendParallel APPENDs items[todo] on up to MaxConnections-1
-// connections (all of them when the account is Exclusive) and fills out with the UIDs the server reported
-// (APPENDUID). The workers take the next message from one shared queue,
+// connections (all of them when the account is Exclusive) and fills out
+// with the UIDs the server reported (APPENDUID). The workers take the next message from one shared queue,
 // each keeping up to uploadPipeline APPENDs in flight, so no connection
 // idles while another still has a backlog. A message the server refuses
 // is skipped (its UID stays 0) and reported; a lost connection fails the
