@@ -217,7 +217,8 @@ func (a *Account) Status() ([]FolderStatus, error) {
 						if on {
 							break
 						}
-						if u, _ := tx.FindHFP(rid, m.HFP); len(u) > 0 {
+						c := contentOf(m)
+						if u, _ := tx.FindFP(rid, c[:]); len(u) > 0 {
 							on = true
 						}
 					}

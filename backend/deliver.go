@@ -38,21 +38,17 @@ func (a *Account) Deliver(ctx context.Context, folder string, msg []byte, date t
 		return 0, false, fmt.Errorf("deliver to %q: %w", folder, err)
 	}
 	if b.remote {
-		hdr, _ := message.SplitHeader(msg)
-		hfp := message.HeaderFP(hdr)
-		var before []uint32
-		_ = a.db.View(func(tx *store.Tx) error {
-			before, _ = tx.FindHFP(b.id, hfp[:])
-			return nil
-		})
-		uids, err := a.uploadRemote(b, []uploadItem{{body: msg, date: date, hfp: hfp}})
+		b.mu.Lock()
+		before := b.uidNext
+		b.mu.Unlock()
+		uids, err := a.uploadRemote(b, []uploadItem{newUploadItem(msg, nil, date)})
 		if err != nil {
 			return 0, false, err
 		}
 		if uids[0] == 0 {
 			return 0, false, fmt.Errorf("deliver to %q: the server did not confirm the message", folder)
 		}
-		return uids[0], len(before) > 0, nil
+		return uids[0], uint32(uids[0]) < before, nil
 	}
 	fp := message.ContentFP(msg)
 	var existed bool
@@ -120,12 +116,11 @@ func (a *Account) KnownUIDL(uidl string) bool {
 	return found
 }
 
-// KnownMessage reports whether msg is already in a local folder (content
-// fingerprint) or in an upstream folder (header fingerprint).
+// KnownMessage reports whether msg's content is already in some folder
+// (content fingerprint; for upstream folders, of the messages whose content
+// the bridge has seen).
 func (a *Account) KnownMessage(msg []byte) bool {
 	fp := message.ContentFP(msg)
-	hdr, _ := message.SplitHeader(msg)
-	hfp := message.HeaderFP(hdr)
 	folders, err := a.db.Folders()
 	if err != nil {
 		return false
@@ -133,13 +128,9 @@ func (a *Account) KnownMessage(msg []byte) bool {
 	found := false
 	_ = a.db.View(func(tx *store.Tx) error {
 		for _, f := range folders {
-			var u []uint32
-			if f.Remote {
-				u, _ = tx.FindHFP(f.ID, hfp[:])
-			} else {
-				u, _ = tx.FindFP(f.ID, fp[:])
-			}
-			if len(u) > 0 {
+			// Upstream mirrors know the content fingerprints of what the
+			// bridge uploaded or read; a header match alone is not proof.
+			if u, _ := tx.FindFP(f.ID, fp[:]); len(u) > 0 {
 				found = true
 				return nil
 			}

@@ -372,9 +372,9 @@ func (a *Account) commitBatch(b *mailbox, fr *FolderReport, adds []pendingMsg, u
 		return err
 	}
 	if len(deletes) > 0 {
-		del := make(map[imap.UID]bool, len(deletes))
+		del := make(map[imap.UID]gone, len(deletes))
 		for _, u := range deletes {
-			del[imap.UID(u)] = true
+			del[imap.UID(u)] = gone{}
 		}
 		b.removeLocked(del)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/popbridge/popbridge/backend/message"
 	"github.com/popbridge/popbridge/store"
@@ -21,10 +20,20 @@ type msgInfo struct {
 	date  time.Time // clamped for clients
 }
 
-// mailbox is the shared in-memory view of one local folder: the visible
-// messages in UID order plus the tracker that feeds sessions their
-// unilateral updates. mu guards everything and is held across the store
+// mailbox is the shared in-memory view of one folder: the visible
+// messages in UID order, the log of changes that sessions have not all
+// seen yet, and the messages expunged while some session can still
+// address them (limbo). mu guards everything and is held across the store
 // commit of any change (commit first, then notify).
+//
+// Every session that has the folder selected owns a view: its own list of
+// UIDs (the client's sequence numbers) and its position in the change log.
+// A view applies the log when the session polls (before the tagged reply
+// of a command, or while IDLE), so a message another session expunged
+// stays addressable — FETCH still returns its bytes — until this session
+// was sent the EXPUNGE (RFC 3501 7.4.1; design.md "Everyone": two devices
+// at once). The bytes of an expunged bridge-owned message are removed only
+// when no view holds it any more.
 type mailbox struct {
 	acct *Account
 	id   uint32
@@ -37,9 +46,46 @@ type mailbox struct {
 	uidValidity uint32
 	uidNext     uint32
 	msgs        []msgInfo
-	tracker     *imapserver.MailboxTracker
 	changed     chan struct{} // closed and replaced on every change (wakes IDLE)
-	views       int           // sessions that have it selected
+
+	views  map[*view]struct{}      // sessions that have it selected
+	events []event                 // changes not yet applied by every view
+	evBase uint64                  // log position of events[0]
+	limbo  map[imap.UID]*limboItem // expunged, still held by some view
+}
+
+// evKind is the kind of a change in a mailbox's log.
+type evKind uint8
+
+const (
+	evAppend  evKind = iota + 1 // a new message (UID above all others)
+	evExpunge                   // a message left the folder
+	evFlags                     // a message's flags changed
+)
+
+// event is one change in the mailbox log.
+type event struct {
+	kind   evKind
+	uid    imap.UID
+	flags  []imap.Flag // evFlags
+	source *view       // evFlags: the view that made the change (it answers itself)
+}
+
+// limboItem keeps what is needed to serve a message that left the folder
+// while some view still holds it.
+type limboItem struct {
+	info msgInfo
+	rec  *store.Message // its index record (owned copies are gone from the store)
+	file string         // a bridge-owned file to remove once no view holds it
+	refs int            // views that still hold it
+}
+
+// gone describes a message leaving a mailbox: its index record (nil when
+// it is still in the store, as hidden legacy messages are) and the
+// bridge-owned file to remove once no session can address it.
+type gone struct {
+	rec  *store.Message
+	file string
 }
 
 // signalLocked wakes every IDLE waiting on this mailbox.
@@ -49,7 +95,8 @@ func (b *mailbox) signalLocked() {
 }
 
 func loadMailbox(a *Account, f *store.Folder) (*mailbox, error) {
-	b := &mailbox{acct: a, id: f.ID, remote: f.Remote, name: f.Name, uidValidity: f.UIDValidity, uidNext: f.UIDNext, changed: make(chan struct{})}
+	b := &mailbox{acct: a, id: f.ID, remote: f.Remote, name: f.Name, uidValidity: f.UIDValidity, uidNext: f.UIDNext, changed: make(chan struct{}),
+		views: map[*view]struct{}{}, limbo: map[imap.UID]*limboItem{}}
 	err := a.db.View(func(tx *store.Tx) error {
 		return tx.ForEachMessage(f.ID, func(m *store.Message) error {
 			if !m.Hidden {
@@ -61,7 +108,6 @@ func loadMailbox(a *Account, f *store.Folder) (*mailbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.tracker = imapserver.NewMailboxTracker(uint32(len(b.msgs)))
 	return b, nil
 }
 
@@ -155,8 +201,14 @@ func (b *mailbox) appendLocked(ms []*store.Message, uidNext uint32) {
 		if m.Hidden {
 			continue
 		}
-		b.msgs = append(b.msgs, infoOf(m))
-		b.tracker.QueueNumMessages(uint32(len(b.msgs)))
+		info := infoOf(m)
+		if n := len(b.msgs); n > 0 && b.msgs[n-1].uid >= info.uid {
+			// Never happens (UIDs only grow); a view could not show it.
+			b.acct.log.Error("message added below the highest UID; ignored until the folder is reopened", "mailbox", b.name, "uid", info.uid)
+			continue
+		}
+		b.msgs = append(b.msgs, info)
+		b.logLocked(event{kind: evAppend, uid: info.uid})
 	}
 	if uidNext > b.uidNext {
 		b.uidNext = uidNext
@@ -164,36 +216,108 @@ func (b *mailbox) appendLocked(ms []*store.Message, uidNext uint32) {
 	b.signalLocked()
 }
 
-// removeLocked drops the given UIDs from the view (after they were
-// committed as hidden or deleted) and queues EXPUNGEs, highest first so
-// that earlier sequence numbers stay valid.
-func (b *mailbox) removeLocked(uids map[imap.UID]bool) []uint32 {
-	var seqs []uint32
-	for i := len(b.msgs) - 1; i >= 0; i-- {
-		if uids[b.msgs[i].uid] {
-			seqs = append(seqs, uint32(i)+1)
+// removeLocked drops the given UIDs from the folder (after they were
+// committed as hidden or deleted). Views that still hold one keep it in
+// limbo until they are told; what no view holds is released at once.
+func (b *mailbox) removeLocked(uids map[imap.UID]gone) {
+	if len(uids) == 0 {
+		return
+	}
+	kept := b.msgs[:0]
+	var removed []msgInfo
+	for _, m := range b.msgs {
+		if _, ok := uids[m.uid]; ok {
+			removed = append(removed, m)
+			continue
 		}
+		kept = append(kept, m)
 	}
-	for _, s := range seqs {
-		b.msgs = append(b.msgs[:s-1], b.msgs[s:]...)
-		b.tracker.QueueExpunge(s)
+	b.msgs = kept
+	for _, m := range removed {
+		g := uids[m.uid]
+		it := &limboItem{info: m, rec: g.rec, file: g.file}
+		for v := range b.views {
+			if v.holds(m.uid) {
+				it.refs++
+			}
+		}
+		if it.refs == 0 {
+			b.releaseLocked(it)
+		} else {
+			b.limbo[m.uid] = it
+		}
+		b.logLocked(event{kind: evExpunge, uid: m.uid})
 	}
-	if len(seqs) > 0 {
+	if len(removed) > 0 {
 		b.signalLocked()
 	}
-	return seqs
 }
 
-// setFlagsLocked replaces the flags of uid in memory and notifies the other
+// releaseLocked forgets a limbo item that no view holds any more.
+func (b *mailbox) releaseLocked(it *limboItem) {
+	delete(b.limbo, it.info.uid)
+	if it.file != "" {
+		if err := b.acct.owned.remove(it.file); err != nil {
+			b.acct.log.Warn("remove expunged copy", "mailbox", b.name, "path", it.file, "err", err)
+		}
+	}
+}
+
+// unrefLocked drops one view's hold on a limbo message.
+func (b *mailbox) unrefLocked(uid imap.UID) {
+	if it := b.limbo[uid]; it != nil {
+		it.refs--
+		if it.refs <= 0 {
+			b.releaseLocked(it)
+		}
+	}
+}
+
+// setFlagsLocked replaces the flags of uid and notifies the other
 // sessions (source excluded: it gets its FETCH from the STORE itself).
-func (b *mailbox) setFlagsLocked(uid imap.UID, flags []imap.Flag, source *imapserver.SessionTracker) {
+func (b *mailbox) setFlagsLocked(uid imap.UID, flags []imap.Flag, source *view) {
 	seq := b.seqOfLocked(uid)
 	if seq == 0 {
 		return
 	}
 	b.msgs[seq-1].flags = flags
-	b.tracker.QueueMessageFlags(seq, uid, flags, source)
+	b.logLocked(event{kind: evFlags, uid: uid, flags: flags, source: source})
 	b.signalLocked()
+}
+
+// logLocked appends a change to the log, unless no session is there to
+// read it.
+func (b *mailbox) logLocked(e event) {
+	if len(b.views) == 0 {
+		b.evBase += uint64(len(b.events))
+		b.events = b.events[:0]
+		return
+	}
+	b.events = append(b.events, e)
+}
+
+// trimLocked drops the log entries every view has applied.
+func (b *mailbox) trimLocked() {
+	low := b.evBase + uint64(len(b.events))
+	for v := range b.views {
+		low = min(low, v.pos)
+	}
+	if n := int(low - b.evBase); n > 0 {
+		b.events = append(b.events[:0], b.events[n:]...)
+		b.evBase = low
+	}
+}
+
+// infoLocked returns what the folder knows of uid: the live message, or
+// the limbo copy of one that left but is still held by some view.
+func (b *mailbox) infoLocked(uid imap.UID) (msgInfo, *limboItem, bool) {
+	if seq := b.seqOfLocked(uid); seq != 0 {
+		return b.msgs[seq-1], nil, true
+	}
+	if it := b.limbo[uid]; it != nil {
+		return it.info, it, true
+	}
+	return msgInfo{}, nil, false
 }
 
 func (b *mailbox) maxUIDLocked() imap.UID {

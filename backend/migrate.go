@@ -1,15 +1,17 @@
 package backend
 
 // Cutover: migrate moves the legacy archive to the server in bulk through
-// the same upload path as a drag (uploadItems: fingerprint dedup against a
+// the same upload path as a drag (uploadItems: content dedup against a
 // fresh mirror, parallel pipelined APPENDs, quota check), and verify proves
-// from the server's own header fields, read fresh, that every in-scope
-// legacy message arrived.
+// from the server's own answers, read fresh, that every distinct in-scope
+// legacy message arrived: by header fields and size, or (-content) by the
+// server's full bytes.
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -33,18 +35,27 @@ type MigrateOptions struct {
 	Move          bool              // hide legacy messages once confirmed upstream
 	DailyLimit    int64             // bytes per day; 0 = none
 	Progress      func(MigrateProgress)
+	// Content makes verify compare every message's full bytes (read from
+	// the server, streamed and hashed) rather than header fields and size.
+	Content bool
+	// VerifyProgress is called as verify reads the server.
+	VerifyProgress func(VerifyProgress)
 }
 
 // FolderPlan is one line of the plan.
 type FolderPlan struct {
-	Source        string `json:"source"`
-	Target        string `json:"target"`
-	Create        bool   `json:"create,omitempty"` // target does not exist yet
-	InScope       int    `json:"in_scope"`
-	Bytes         int64  `json:"bytes"`
-	OnServer      int    `json:"on_server"`
-	ToUpload      int    `json:"to_upload"`
-	UploadBytes   int64  `json:"upload_bytes"`
+	Source      string `json:"source"`
+	Target      string `json:"target"`
+	Create      bool   `json:"create,omitempty"` // target does not exist yet
+	InScope     int    `json:"in_scope"`
+	Bytes       int64  `json:"bytes"`
+	OnServer    int    `json:"on_server"`
+	ToUpload    int    `json:"to_upload"`
+	UploadBytes int64  `json:"upload_bytes"`
+	// Repeats counts in-scope messages whose content another message of
+	// the plan already uploads to the same server folder (the same mail in
+	// two sources or folders): they are neither uploaded nor counted twice.
+	Repeats       int `json:"repeats,omitempty"`
 	folderID      uint32
 	specialTarget bool
 }
@@ -80,6 +91,18 @@ type FolderResult struct {
 	Failed   int    `json:"failed"`
 	Hidden   int    `json:"hidden"`
 	Error    string `json:"error,omitempty"`
+	// Failures names every message that did not reach the server, and why.
+	Failures []MessageFailure `json:"failures,omitempty"`
+}
+
+// MessageFailure is one message migrate could not put on the server.
+type MessageFailure struct {
+	UID       uint32    `json:"uid"`
+	Date      time.Time `json:"date"`
+	From      string    `json:"from,omitempty"`
+	Subject   string    `json:"subject,omitempty"`
+	MessageID string    `json:"message_id,omitempty"`
+	Reason    string    `json:"reason"`
 }
 
 // MigrateResult summarises a run; Complete means everything in scope is
@@ -166,7 +189,11 @@ func (a *Account) legacyFolders(names []string) ([]store.Folder, []store.Folder,
 }
 
 // PlanMigration reads the server fresh (folder list, every target folder)
-// and computes what migrate would do.
+// and computes what migrate would do. A message counts as on the server
+// only when its content is there (header fields find candidates; content
+// fingerprints decide, read from the server where the bridge has not seen
+// them yet). The same content in several in-scope folders mapped to one
+// server folder is counted (and uploaded) once.
 func (a *Account) PlanMigration(ctx context.Context, o MigrateOptions) (*Plan, error) {
 	if a.pool == nil {
 		return nil, ErrNoUpstream
@@ -189,41 +216,62 @@ func (a *Account) PlanMigration(ctx context.Context, o MigrateOptions) (*Plan, e
 		size int64
 	}
 	var uploads []cand
+	planned := map[string]map[message.FP]bool{} // target → content already counted
 	for _, f := range local {
 		target, special := a.targetFor(f, remote, o.Mapping)
 		fp := FolderPlan{Source: f.Name, Target: target, folderID: f.ID, specialTarget: special}
 		rid, ok := exists[target]
 		fp.Create = !ok
-		if ok && !synced[target] {
-			if err := a.SyncRemote(ctx, target); err != nil {
-				return nil, upstreamErr("sync", target, err)
-			}
-			synced[target] = true
-		}
+		var msgs []*store.Message
 		err := a.db.View(func(tx *store.Tx) error {
 			return tx.ForEachMessage(f.ID, func(m *store.Message) error {
-				if !o.inScope(m) {
-					return nil
+				if o.inScope(m) {
+					msgs = append(msgs, m)
 				}
-				fp.InScope++
-				fp.Bytes += m.Size
-				if ok {
-					if u, _ := tx.FindHFP(rid, m.HFP); len(u) > 0 {
-						fp.OnServer++
-						return nil
-					}
-				}
-				fp.ToUpload++
-				fp.UploadBytes += m.Size
-				uploads = append(uploads, cand{m.Date, m.Size})
 				return nil
 			})
 		})
 		if err != nil {
 			return nil, err
 		}
-		if fp.InScope == 0 {
+		if len(msgs) == 0 {
 			continue
+		}
+		onServer := map[int]bool{}
+		if ok {
+			if !synced[target] {
+				if err := a.SyncRemote(ctx, target); err != nil {
+					return nil, upstreamErr("sync", target, err)
+				}
+				synced[target] = true
+			}
+			found, err := a.onServer(ctx, rid, target, msgs)
+			if err != nil {
+				return nil, err
+			}
+			onServer = found
+		}
+		seen := planned[target]
+		if seen == nil {
+			seen = map[message.FP]bool{}
+			planned[target] = seen
+		}
+		for i, m := range msgs {
+			fp.InScope++
+			fp.Bytes += m.Size
+			if onServer[i] {
+				fp.OnServer++
+				continue
+			}
+			c := contentOf(m)
+			if seen[c] {
+				fp.Repeats++
+				continue
+			}
+			seen[c] = true
+			fp.ToUpload++
+			fp.UploadBytes += m.Size
+			uploads = append(uploads, cand{m.Date, m.Size})
 		}
 		plan.Folders = append(plan.Folders, fp)
 		plan.Need += fp.UploadBytes
@@ -253,6 +301,50 @@ func (a *Account) PlanMigration(ctx context.Context, o MigrateOptions) (*Plan, e
 		}
 	}
 	return plan, nil
+}
+
+// contentOf is a legacy message's content fingerprint (its header
+// fingerprint salted, for the rare record without one).
+func contentOf(m *store.Message) message.FP {
+	var fp message.FP
+	if len(m.FP) == len(fp) {
+		copy(fp[:], m.FP)
+		return fp
+	}
+	copy(fp[:], m.HFP)
+	fp[0] ^= 0xff
+	return fp
+}
+
+// onServer reports, by index in msgs, which legacy messages' content is
+// in the upstream folder (id, name) according to its fresh mirror.
+func (a *Account) onServer(ctx context.Context, id uint32, name string, msgs []*store.Message) (map[int]bool, error) {
+	f, err := a.db.Folder(name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := a.box(f)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]uploadItem, len(msgs))
+	idx := make([]int, len(msgs))
+	for i, m := range msgs {
+		items[i].fp = contentOf(m)
+		copy(items[i].hfp[:], m.HFP)
+		idx[i] = i
+	}
+	found, err := a.findOnServer(ctx, b, items, idx, 0)
+	if err != nil {
+		return nil, upstreamErr("FETCH", name, err)
+	}
+	out := make(map[int]bool, len(found))
+	for i, u := range found {
+		if u != 0 {
+			out[i] = true
+		}
+	}
+	return out, nil
 }
 
 const (
@@ -407,6 +499,10 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 	if err != nil {
 		return err
 	}
+	fail := func(m *store.Message, reason string) {
+		fr.Failed++
+		fr.Failures = append(fr.Failures, a.failure(src.ID, m, reason))
+	}
 	folderDone := 0
 	for start := 0; start < len(msgs); {
 		if err := ctx.Err(); err != nil {
@@ -423,40 +519,43 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 		if o.DailyLimit > 0 && a.uploadedToday()+size > o.DailyLimit {
 			return &dailyCapError{o.DailyLimit}
 		}
-		// Already on the server (mirror just synced): nothing to read or send.
-		var toSend []*store.Message
+		// Already on the server (content proven against the mirror, which
+		// the plan synced): nothing to read or send.
+		if err := a.syncRemote(ctx, fp.Target, false); err != nil {
+			return upstreamErr("sync", fp.Target, err)
+		}
+		there, err := a.onServer(ctx, tf.ID, fp.Target, batch)
+		if err != nil {
+			return err
+		}
 		var already []*store.Message
-		var alreadyUIDs []imap.UID
-		_ = a.db.View(func(tx *store.Tx) error {
-			for _, m := range batch {
-				if u, _ := tx.FindHFP(tf.ID, m.HFP); len(u) > 0 {
-					already = append(already, m)
-					alreadyUIDs = append(alreadyUIDs, imap.UID(u[0]))
-					continue
-				}
+		var toSend []*store.Message
+		for i, m := range batch {
+			if there[i] {
+				already = append(already, m)
+			} else {
 				toSend = append(toSend, m)
 			}
-			return nil
-		})
+		}
 		fr.Already += len(already)
 		items := make([]uploadItem, 0, len(toSend))
 		var srcs []*store.Message
 		for _, m := range toSend {
 			body, err := a.readServed(src, m)
 			if err != nil {
-				fr.Failed++
+				fail(m, "unreadable in the archive: "+err.Error())
 				a.log.Warn("migrate: message unreadable, left local", "mailbox", src.Name, "uid", m.UID, "err", err)
 				continue
 			}
-			var hfp message.FP
-			copy(hfp[:], m.HFP)
 			flags := make([]imap.Flag, 0, len(m.Flags))
 			for _, f := range toFlags(m.Flags) {
 				if f != imap.FlagDeleted && f != flagRecent {
 					flags = append(flags, f)
 				}
 			}
-			items = append(items, uploadItem{body: body, flags: flags, date: m.InternalDate(), hfp: hfp})
+			it := uploadItem{body: body, flags: flags, date: m.InternalDate(), fp: contentOf(m)}
+			copy(it.hfp[:], m.HFP)
+			items = append(items, it)
 			srcs = append(srcs, m)
 		}
 		out := make([]imap.UID, len(items))
@@ -464,27 +563,28 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 		for i := range pending {
 			pending[i] = i
 		}
-		var lastErr error
+		lastErr := make([]error, len(items))
 		var uploadedBytes int64
+		var retryErr error
 		for attempt := 0; len(pending) > 0 && attempt < migrateRetries; attempt++ {
 			if attempt > 0 {
 				wait := upstream.Backoff(attempt)
-				a.log.Info("migrate: server busy or connection lost, slowing down", "mailbox", fp.Target, "wait", wait, "err", lastErr)
+				a.log.Info("migrate: server busy or connection lost, slowing down", "mailbox", fp.Target, "wait", wait, "err", retryErr)
 				select {
 				case <-time.After(wait):
 				case <-ctx.Done():
 					return ctx.Err()
 				}
-			}
-			if err := a.syncRemote(ctx, fp.Target, false); err != nil {
-				lastErr = err
-				continue
+				if err := a.syncRemote(ctx, fp.Target, false); err != nil {
+					retryErr = err
+					continue
+				}
 			}
 			sub := make([]uploadItem, len(pending))
 			for j, i := range pending {
 				sub[j] = items[i]
 			}
-			got, errs, err := a.uploadItems(ctx, tb, sub, false)
+			got, errs, err := a.uploadItems(ctx, tb, sub, uploadDedup, false)
 			var ie *imap.Error
 			if errors.As(err, &ie) && ie.Code == "OVERQUOTA" {
 				return err
@@ -500,24 +600,43 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 				if errs != nil && errs[j] != nil {
 					e = errs[j]
 				}
+				if e == nil {
+					e = errors.New("the server did not confirm the message")
+				}
+				lastErr[i] = e
 				if retryable(e) {
 					next = append(next, i)
-					lastErr = e
+					retryErr = e
 				} else {
-					fr.Failed++
+					fail(srcs[i], "refused by the server: "+errText(e))
 					a.log.Warn("migrate: the server refused a message; it stays local", "mailbox", src.Name, "uid", srcs[i].UID, "err", e)
 				}
 			}
 			pending = next
 		}
-		fr.Failed += len(pending)
+		for _, i := range pending {
+			fail(srcs[i], fmt.Sprintf("not confirmed after %d tries: %s", migrateRetries, errText(lastErr[i])))
+		}
 		// Record what is on the server, then (for -move) hide it locally.
 		var moved []imap.UID
 		uv := tf.UIDValidity
 		if f, err := a.db.Folder(fp.Target); err == nil {
 			uv = f.UIDValidity
 		}
-		err := a.db.Update(func(tx *store.Tx) error {
+		alreadyUIDs := map[uint32]imap.UID{}
+		if len(already) > 0 {
+			items := make([]uploadItem, len(already))
+			idx := make([]int, len(already))
+			for i, m := range already {
+				items[i].fp = contentOf(m)
+				idx[i] = i
+			}
+			found, _ := a.findOnServer(ctx, tb, items, idx, 0)
+			for i, m := range already {
+				alreadyUIDs[m.UID] = found[i]
+			}
+		}
+		err = a.db.Update(func(tx *store.Tx) error {
 			for i, uid := range out {
 				if uid == 0 {
 					continue
@@ -528,8 +647,8 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 				moved = append(moved, imap.UID(srcs[i].UID))
 			}
 			fr.Uploaded += len(moved)
-			for i, m := range already {
-				if err := tx.PutUpload(src.ID, m.UID, store.Upload{Folder: fp.Target, UIDValidity: uv, UID: uint32(alreadyUIDs[i]), At: time.Now().Unix()}); err != nil {
+			for _, m := range already {
+				if err := tx.PutUpload(src.ID, m.UID, store.Upload{Folder: fp.Target, UIDValidity: uv, UID: uint32(alreadyUIDs[m.UID]), At: time.Now().Unix()}); err != nil {
 					return err
 				}
 				moved = append(moved, imap.UID(m.UID))
@@ -548,8 +667,8 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 		a.addUploadedToday(uploadedBytes)
 		folderDone += len(batch)
 		progress(len(batch), size, uploadedBytes, folderDone)
-		if len(pending) > 0 && lastErr != nil {
-			return fmt.Errorf("%d messages could not be uploaded after %d tries: %w", len(pending), migrateRetries, lastErr)
+		if len(pending) > 0 && retryErr != nil {
+			return fmt.Errorf("%d messages could not be uploaded after %d tries: %w", len(pending), migrateRetries, retryErr)
 		}
 	}
 	// In-flight APPENDs of an interrupted earlier run have landed by now.
@@ -559,6 +678,47 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 	return nil
 }
 
+// errText is an error's text without the upstream wrapper's prefix.
+func errText(err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		if ie.Code != "" {
+			return fmt.Sprintf("[%s] %s", ie.Code, ie.Text)
+		}
+		return ie.Text
+	}
+	return err.Error()
+}
+
+// failure describes legacy message m of folder id for a report.
+func (a *Account) failure(id uint32, m *store.Message, reason string) MessageFailure {
+	f := MessageFailure{UID: m.UID, Date: m.InternalDate(), MessageID: m.MsgID, Reason: reason}
+	_ = a.db.View(func(tx *store.Tx) error {
+		f.From, f.Subject = describeEnvelope(tx.Envelope(id, m.UID))
+		return nil
+	})
+	return f
+}
+
+// describeEnvelope returns "Name <addr>" of the first From and the
+// subject of an encoded envelope.
+func describeEnvelope(enc []byte) (from, subject string) {
+	env, err := message.DecodeEnvelope(enc)
+	if err != nil || env == nil {
+		return "", ""
+	}
+	if len(env.From) > 0 {
+		from = env.From[0].Addr()
+		if env.From[0].Name != "" {
+			from = env.From[0].Name + " <" + from + ">"
+		}
+	}
+	return from, env.Subject
+}
+
 // VerifyFolder is one line of verify's table.
 type VerifyFolder struct {
 	Source  string `json:"source"`
@@ -566,9 +726,10 @@ type VerifyFolder struct {
 	InScope int    `json:"in_scope"`
 	Present int    `json:"present"`
 	Missing int    `json:"missing"`
+	Differ  int    `json:"differ"` // a message with its header fields is there, but not its content
 }
 
-// MissingMessage names a legacy message that is not on the server.
+// MissingMessage names a legacy message whose content is not on the server.
 type MissingMessage struct {
 	Folder    string    `json:"folder"`
 	Target    string    `json:"target"`
@@ -577,6 +738,11 @@ type MissingMessage struct {
 	From      string    `json:"from"`
 	Subject   string    `json:"subject"`
 	MessageID string    `json:"message_id"`
+	// Problem is "missing" (nothing with its header fields is there) or
+	// "differs" (messages with its header fields are there, none with its
+	// content); Detail says what differs.
+	Problem string `json:"problem"`
+	Detail  string `json:"detail,omitempty"`
 }
 
 // VerifyReport is verify's result.
@@ -584,10 +750,33 @@ type VerifyReport struct {
 	Folders []VerifyFolder   `json:"folders"`
 	Missing []MissingMessage `json:"missing"`
 	OK      bool             `json:"ok"`
+	Content bool             `json:"content"` // full bytes were compared
 }
 
-// Verify proves every in-scope legacy message is in its target folder,
-// from header fingerprints read fresh from the server (not the mirror).
+// VerifyProgress is reported while verify reads the server.
+type VerifyProgress struct {
+	Folder string `json:"folder"`
+	Done   int    `json:"done"`
+	Total  int    `json:"total"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// serverMsg is what verify reads of one server message.
+type serverMsg struct {
+	uid  imap.UID
+	size int64
+	fp   message.FP // content, when known (read, or from the mirror)
+	has  bool       // fp is known
+}
+
+// Verify proves that every distinct in-scope legacy message is in its
+// target folder, from the server's own answers read fresh (not the
+// mirror): the header fields find the candidates; a candidate matches when
+// its content fingerprint is the message's (known where the bridge
+// uploaded or read it; with o.Content, read for every candidate), else
+// when its RFC822.SIZE is the message's. One server message stands for one
+// content only, so two different archive messages never hide behind one
+// copy.
 func (a *Account) Verify(ctx context.Context, o MigrateOptions) (*VerifyReport, error) {
 	if a.pool == nil {
 		return nil, ErrNoUpstream
@@ -599,74 +788,133 @@ func (a *Account) Verify(ctx context.Context, o MigrateOptions) (*VerifyReport, 
 	if err != nil {
 		return nil, err
 	}
-	serverFPs := map[string]map[message.FP]bool{}
-	rep := &VerifyReport{OK: true}
+	type legacy struct {
+		f   store.Folder
+		m   *store.Message
+		hfp message.FP
+		fp  message.FP
+	}
+	byTarget := map[string][]legacy{}
+	var order []string
 	for _, f := range local {
 		target, _ := a.targetFor(f, remote, o.Mapping)
-		set, ok := serverFPs[target]
-		if !ok {
-			set, err = a.readServerFPs(ctx, target)
-			if err != nil {
-				return nil, err
-			}
-			serverFPs[target] = set
-		}
-		vf := VerifyFolder{Source: f.Name, Target: target}
 		err := a.db.View(func(tx *store.Tx) error {
+			ups, _ := tx.Uploads(f.ID)
 			return tx.ForEachMessage(f.ID, func(m *store.Message) error {
 				if !o.inScope(m) && !(m.Hidden && o.inScope(&store.Message{Date: m.Date})) {
 					return nil
 				}
-				// Hidden messages were moved away: they must be upstream too.
-				vf.InScope++
-				var fp message.FP
-				copy(fp[:], m.HFP)
-				if set[fp] {
-					vf.Present++
+				// Hidden messages were moved away: they count only when
+				// the bridge recorded their upload.
+				if m.Hidden && len(ups[m.UID]) == 0 {
 					return nil
 				}
-				if m.Hidden {
-					// moved to another local folder or elsewhere: only count
-					// it when an upload was recorded for it.
-					ups, _ := tx.Uploads(f.ID)
-					if len(ups[m.UID]) == 0 {
-						vf.InScope--
-						return nil
-					}
+				l := legacy{f: f, m: m, fp: contentOf(m)}
+				copy(l.hfp[:], m.HFP)
+				if _, ok := byTarget[target]; !ok {
+					order = append(order, target)
 				}
-				vf.Missing++
-				mm := MissingMessage{Folder: f.Name, Target: target, UID: m.UID, Date: m.InternalDate(), MessageID: m.MsgID}
-				if env, err := message.DecodeEnvelope(tx.Envelope(f.ID, m.UID)); err == nil && env != nil {
-					mm.Subject = env.Subject
-					if len(env.From) > 0 {
-						mm.From = env.From[0].Addr()
-						if env.From[0].Name != "" {
-							mm.From = env.From[0].Name + " <" + mm.From + ">"
-						}
-					}
-				}
-				rep.Missing = append(rep.Missing, mm)
+				byTarget[target] = append(byTarget[target], l)
 				return nil
 			})
 		})
 		if err != nil {
 			return nil, err
 		}
-		if vf.InScope == 0 {
-			continue
+	}
+	rep := &VerifyReport{OK: true, Content: o.Content}
+	lines := map[string]*VerifyFolder{}
+	var lineOrder []string
+	for _, target := range order {
+		ls := byTarget[target]
+		want := map[message.FP]bool{}
+		for _, l := range ls {
+			want[l.hfp] = true
 		}
-		if vf.Missing > 0 {
+		server, err := a.readServer(ctx, target, want, o)
+		if err != nil {
+			return nil, err
+		}
+		// Content known for a server message settles it; else its size.
+		claimed := map[imap.UID]message.FP{}
+		matched := map[message.FP]bool{}
+		match := func(l legacy, bySize bool) bool {
+			if matched[l.fp] {
+				return true
+			}
+			for _, c := range server[l.hfp] {
+				if fp, ok := claimed[c.uid]; ok && fp != l.fp {
+					continue
+				}
+				if (!bySize && c.has && c.fp == l.fp) || (bySize && !c.has && c.size == l.m.Size) {
+					claimed[c.uid] = l.fp
+					matched[l.fp] = true
+					return true
+				}
+			}
+			return false
+		}
+		for _, l := range ls {
+			match(l, false)
+		}
+		if !o.Content { // with -content only the bytes prove anything
+			for _, l := range ls {
+				match(l, true)
+			}
+		}
+		for _, l := range ls {
+			vf := lines[l.f.Name]
+			if vf == nil {
+				vf = &VerifyFolder{Source: l.f.Name, Target: target}
+				lines[l.f.Name] = vf
+				lineOrder = append(lineOrder, l.f.Name)
+			}
+			vf.InScope++
+			if matched[l.fp] {
+				vf.Present++
+				continue
+			}
+			mm := MissingMessage{Folder: l.f.Name, Target: target, UID: l.m.UID, Date: l.m.InternalDate(), MessageID: l.m.MsgID, Problem: "missing"}
+			if cs := server[l.hfp]; len(cs) > 0 {
+				mm.Problem = "differs"
+				vf.Differ++
+				var sizes []string
+				for _, c := range cs {
+					sizes = append(sizes, fmt.Sprintf("UID %d: %d bytes", c.uid, c.size))
+				}
+				what := "size"
+				if o.Content {
+					what = "content"
+				}
+				mm.Detail = fmt.Sprintf("the archive's copy is %d bytes; the server has %d message(s) with the same Message-ID, date, sender and subject but a different %s (%s)", l.m.Size, len(cs), what, strings.Join(sizes, ", "))
+			} else {
+				vf.Missing++
+			}
+			_ = a.db.View(func(tx *store.Tx) error {
+				mm.From, mm.Subject = describeEnvelope(tx.Envelope(l.f.ID, l.m.UID))
+				return nil
+			})
+			rep.Missing = append(rep.Missing, mm)
 			rep.OK = false
 		}
-		rep.Folders = append(rep.Folders, vf)
+	}
+	for _, n := range lineOrder {
+		rep.Folders = append(rep.Folders, *lines[n])
 	}
 	return rep, nil
 }
 
-// readServerFPs fetches the header fields of every message of folder and
-// returns their fingerprints (an absent folder has none).
-func (a *Account) readServerFPs(ctx context.Context, folder string) (map[message.FP]bool, error) {
-	set := map[message.FP]bool{}
+// readServer reads folder's messages fresh from the server: UID, size and
+// header fingerprint of each; for those whose header fingerprint is in
+// want, the content fingerprint — from the mirror when the bridge knows
+// it for that UID and size, or, with o.Content, from the full bytes,
+// streamed through a hasher one message at a time. An absent folder has
+// no messages.
+func (a *Account) readServer(ctx context.Context, folder string, want map[message.FP]bool, o MigrateOptions) (map[message.FP][]serverMsg, error) {
+	out := map[message.FP][]serverMsg{}
+	var cands []imap.UID
+	var total int
+	var uidValidity uint32
 	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
 		sd, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
 		if err != nil {
@@ -676,10 +924,11 @@ func (a *Account) readServerFPs(ctx context.Context, folder string) (map[message
 			}
 			return err
 		}
+		uidValidity = sd.UIDValidity
 		if sd.NumMessages == 0 {
 			return nil
 		}
-		cmd := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerFPSection}})
+		cmd := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{headerFPSection}})
 		for {
 			msg := cmd.Next()
 			if msg == nil {
@@ -690,12 +939,118 @@ func (a *Account) readServerFPs(ctx context.Context, folder string) (map[message
 				cmd.Close()
 				return err
 			}
-			set[message.HeaderFP(buf.FindBodySection(headerFPSection))] = true
+			total++
+			hfp := message.HeaderFP(buf.FindBodySection(headerFPSection))
+			if !want[hfp] || buf.UID == 0 {
+				continue
+			}
+			out[hfp] = append(out[hfp], serverMsg{uid: buf.UID, size: buf.RFC822Size})
+			cands = append(cands, buf.UID)
 		}
 		return cmd.Close()
 	})
 	if err != nil {
 		return nil, upstreamErr("FETCH", folder, err)
 	}
-	return set, nil
+	if o.VerifyProgress != nil {
+		o.VerifyProgress(VerifyProgress{Folder: folder, Total: total, Done: total})
+	}
+	// What the bridge already knows of these UIDs (same UIDVALIDITY, same size).
+	known := map[imap.UID]message.FP{}
+	if f, err := a.db.Folder(folder); err == nil && f.Remote && f.UIDValidity == uidValidity && !o.Content {
+		_ = a.db.View(func(tx *store.Tx) error {
+			for _, cs := range out {
+				for _, c := range cs {
+					if m, err := tx.Message(f.ID, uint32(c.uid)); err == nil && len(m.FP) == 16 && m.Size == c.size {
+						var fp message.FP
+						copy(fp[:], m.FP)
+						known[c.uid] = fp
+					}
+				}
+			}
+			return nil
+		})
+	}
+	if o.Content && len(cands) > 0 {
+		read, err := a.hashServerBodies(ctx, folder, cands, o)
+		if err != nil {
+			return nil, upstreamErr("FETCH", folder, err)
+		}
+		known = read
+	}
+	for h, cs := range out {
+		for i := range cs {
+			if fp, ok := known[cs[i].uid]; ok {
+				cs[i].fp, cs[i].has = fp, true
+			}
+		}
+		out[h] = cs
+	}
+	return out, nil
+}
+
+// hashServerBodies streams BODY.PEEK[] of uids through content hashers,
+// holding at most one network buffer per message, with progress.
+func (a *Account) hashServerBodies(ctx context.Context, folder string, uids []imap.UID, o MigrateOptions) (map[imap.UID]message.FP, error) {
+	out := make(map[imap.UID]message.FP, len(uids))
+	sec := &imap.FetchItemBodySection{Peek: true}
+	var bytesRead int64
+	done := 0
+	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
+		if _, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			return err
+		}
+		cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sec}})
+		for {
+			msg := cmd.Next()
+			if msg == nil {
+				break
+			}
+			var uid imap.UID
+			var fp message.FP
+			got := false
+			for {
+				item := msg.Next()
+				if item == nil {
+					break
+				}
+				switch it := item.(type) {
+				case imapclient.FetchItemDataUID:
+					uid = it.UID
+				case imapclient.FetchItemDataBodySection:
+					if it.Literal != nil {
+						h := message.NewContentHasher()
+						n, err := io.Copy(h, it.Literal)
+						if err != nil {
+							cmd.Close()
+							return err
+						}
+						bytesRead += n
+						fp, got = h.Sum(), true
+					}
+				}
+			}
+			if uid != 0 && got {
+				out[uid] = fp
+			}
+			done++
+			if o.VerifyProgress != nil && done%64 == 0 {
+				o.VerifyProgress(VerifyProgress{Folder: folder, Done: done, Total: len(uids), Bytes: bytesRead})
+			}
+		}
+		return cmd.Close()
+	})
+	if o.VerifyProgress != nil {
+		o.VerifyProgress(VerifyProgress{Folder: folder, Done: done, Total: len(uids), Bytes: bytesRead})
+	}
+	if err == nil && len(out) < len(uids) {
+		// imapclient can return fewer messages than asked: say so rather
+		// than call the missing ones absent.
+		for _, u := range uids {
+			if _, ok := out[u]; !ok {
+				a.log.Warn("verify: the server did not return a message's bytes; it is counted as not proven", "mailbox", folder, "uid", u)
+			}
+		}
+	}
+	return out, err
 }

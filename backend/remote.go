@@ -12,7 +12,6 @@ package backend
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -315,9 +314,9 @@ func (a *Account) resetRemote(b *mailbox, f *store.Folder, uidValidity uint32) e
 	if err != nil {
 		return err
 	}
-	all := map[imap.UID]bool{}
+	all := map[imap.UID]gone{}
 	for _, m := range b.msgs {
-		all[m.uid] = true
+		all[m.uid] = gone{}
 	}
 	b.removeLocked(all)
 	b.uidValidity, b.uidNext = uidValidity, 1
@@ -329,7 +328,7 @@ func (a *Account) resetRemote(b *mailbox, f *store.Folder, uidValidity uint32) e
 func (a *Account) applyRemote(b *mailbox, present map[uint32][]string, highest uint32, adds []*store.Message, envs map[uint32][]byte, uidNext uint32) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	gone := map[imap.UID]bool{}
+	left := map[imap.UID]gone{}
 	changed := map[imap.UID][]string{}
 	for _, m := range b.msgs {
 		if uint32(m.uid) > highest {
@@ -337,14 +336,14 @@ func (a *Account) applyRemote(b *mailbox, present map[uint32][]string, highest u
 		}
 		fl, ok := present[uint32(m.uid)]
 		if !ok {
-			gone[m.uid] = true
+			left[m.uid] = gone{}
 			continue
 		}
 		if !sameStrings(fl, fromFlags(m.flags)) {
 			changed[m.uid] = fl
 		}
 	}
-	if len(gone) == 0 && len(changed) == 0 && len(adds) == 0 && (uidNext == 0 || uidNext == b.uidNext) {
+	if len(left) == 0 && len(changed) == 0 && len(adds) == 0 && (uidNext == 0 || uidNext == b.uidNext) {
 		return nil
 	}
 	err := a.db.Update(func(tx *store.Tx) error {
@@ -352,7 +351,7 @@ func (a *Account) applyRemote(b *mailbox, present map[uint32][]string, highest u
 		if err != nil {
 			return err
 		}
-		for uid := range gone {
+		for uid := range left {
 			if err := tx.DeleteMessage(f.ID, uint32(uid)); err != nil && !errors.Is(err, store.ErrNoMessage) {
 				return err
 			}
@@ -385,7 +384,7 @@ func (a *Account) applyRemote(b *mailbox, present map[uint32][]string, highest u
 	if err != nil {
 		return err
 	}
-	b.removeLocked(gone)
+	b.removeLocked(left)
 	for uid, fl := range changed {
 		b.setFlagsLocked(uid, toFlags(fl), nil)
 	}
@@ -530,11 +529,11 @@ func (a *Account) remoteExpunge(b *mailbox, uids []imap.UID) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	gone := map[imap.UID]bool{}
+	left := map[imap.UID]gone{}
 	err = a.db.Update(func(tx *store.Tx) error {
 		for _, uid := range uids {
 			if err := tx.DeleteMessage(b.id, uint32(uid)); err == nil {
-				gone[uid] = true
+				left[uid] = gone{}
 			}
 		}
 		return nil
@@ -542,7 +541,7 @@ func (a *Account) remoteExpunge(b *mailbox, uids []imap.UID) error {
 	if err != nil {
 		return err
 	}
-	b.removeLocked(gone)
+	b.removeLocked(left)
 	return nil
 }
 
@@ -554,14 +553,6 @@ func upstreamErr(op, folder string, err error) error {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: ie.Code, Text: fmt.Sprintf("the server refused %s in %q: %s", op, folder, ie.Text)}
 	}
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: fmt.Sprintf("%s in %q: the server is not reachable: %v", op, folder, err)}
-}
-
-// uploadItem is one message to put on the server.
-type uploadItem struct {
-	body  []byte
-	flags []imap.Flag
-	date  time.Time
-	hfp   message.FP
 }
 
 // quotaCheck refuses an upload that clearly won't fit (RFC 9208).
@@ -597,113 +588,6 @@ func kib(n int64) string {
 		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d bytes", n)
-}
-
-// uploadRemote APPENDs items to the upstream folder b, skipping those whose
-// header fingerprint is already there (uploaded before, or left on the
-// server by the old POP client). It returns the server UID of each item
-// (0 = failed) and the first error; what succeeded is mirrored.
-func (a *Account) uploadRemote(b *mailbox, items []uploadItem) ([]imap.UID, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	// Fresh view of the server first, so dedup sees what is there now.
-	if err := a.SyncRemote(ctx, b.name); err != nil {
-		return nil, upstreamErr("sync", b.name, err)
-	}
-	out, _, err := a.uploadItems(ctx, b, items, true)
-	if rerr := a.repairDuplicates(ctx, b.name); rerr != nil {
-		a.log.Warn("duplicate check after upload", "mailbox", b.name, "err", rerr)
-	}
-	return out, err
-}
-
-// uploadItems uploads items to b (whose mirror is fresh enough), skipping
-// what the mirror already has; errs holds each item's failure.
-// checkQuota asks the server's quota first (migrate checked it in its plan).
-func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadItem, checkQuota bool) ([]imap.UID, []error, error) {
-	out := make([]imap.UID, len(items))
-	errs := make([]error, len(items))
-	var todo []int
-	var need int64
-	batchSeen := map[message.FP]bool{}
-	err := a.db.View(func(tx *store.Tx) error {
-		for i, it := range items {
-			if batchSeen[it.hfp] {
-				continue // the same message twice in one request: upload once
-			}
-			batchSeen[it.hfp] = true
-			uids, err := tx.FindHFP(b.id, it.hfp[:])
-			if err != nil {
-				return err
-			}
-			if len(uids) > 0 {
-				out[i] = imap.UID(uids[0])
-				continue
-			}
-			todo = append(todo, i)
-			need += int64(len(it.body))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, errs, err
-	}
-	if len(todo) == 0 {
-		return out, errs, nil
-	}
-	if checkQuota {
-		err = a.pool.Do(ctx, func(c *imapclient.Client) error {
-			return a.quotaCheck(ctx, c, b.name, need)
-		})
-	}
-	if err != nil {
-		var ie *imap.Error
-		if errors.As(err, &ie) && ie.Code == "OVERQUOTA" {
-			return out, errs, err
-		}
-		return out, errs, upstreamErr("APPEND", b.name, err)
-	}
-	// Journal first: if we die with APPENDs in flight, the next run knows
-	// which duplicates on the server are ours to remove (repairDuplicates).
-	if err := a.db.Update(func(tx *store.Tx) error {
-		for _, i := range todo {
-			if err := tx.Set(pendingKey(b.name, items[i].hfp), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		return out, errs, err
-	}
-	firstErr := a.appendParallel(ctx, b.name, items, todo, out, errs)
-	// Mirror what arrived (and learn UIDs the server did not report).
-	unknown := false
-	for _, i := range todo {
-		if out[i] == 0 {
-			unknown = true
-		}
-	}
-	if unknown || checkQuota {
-		if err := a.syncRemote(ctx, b.name, false); err != nil {
-			a.log.Warn("sync after upload", "mailbox", b.name, "err", err)
-		}
-	}
-	_ = a.db.View(func(tx *store.Tx) error {
-		for i := range items {
-			if out[i] != 0 {
-				continue
-			}
-			if uids, _ := tx.FindHFP(b.id, items[i].hfp[:]); len(uids) > 0 {
-				out[i] = imap.UID(uids[0])
-				errs[i] = nil
-			}
-		}
-		return nil
-	})
-	if firstErr != nil {
-		return out, errs, upstreamErr("APPEND", b.name, firstErr)
-	}
-	return out, errs, nil
 }
 
 // syncBeforeUse refreshes a mirror before a client looks at it (SELECT,
@@ -799,7 +683,7 @@ func (a *Account) activeRemote() []string {
 			continue
 		}
 		b.mu.Lock()
-		if b.views > 0 {
+		if len(b.views) > 0 {
 			out = append(out, b.name)
 		}
 		b.mu.Unlock()
@@ -1004,70 +888,4 @@ func (a *Account) remoteSearch(folder string, c *imap.SearchCriteria) (imap.UIDS
 		return nil, upstreamErr("SEARCH", folder, err)
 	}
 	return out, nil
-}
-
-func pendingKey(folder string, hfp message.FP) string {
-	return "pending/" + folder + "\x00" + hfp.String()
-}
-
-// repairDuplicates removes extra copies on the server of messages the
-// bridge was uploading to folder (journaled in the store before the
-// APPENDs were sent): after a crash, APPENDs that were in flight can land
-// after the next run checked the server, and that run uploads them again.
-// The copy with the lowest UID is kept; messages the bridge never tried to
-// upload are never touched.
-func (a *Account) repairDuplicates(ctx context.Context, folder string) error {
-	prefix := "pending/" + folder + "\x00"
-	var keys []string
-	var fps []message.FP
-	_ = a.db.View(func(tx *store.Tx) error {
-		return tx.Scan(prefix, func(k string, _ []byte) error {
-			var fp message.FP
-			if b, err := hex.DecodeString(strings.TrimPrefix(k, prefix)); err == nil && len(b) == len(fp) {
-				copy(fp[:], b)
-				keys = append(keys, k)
-				fps = append(fps, fp)
-			}
-			return nil
-		})
-	})
-	if len(keys) == 0 {
-		return nil
-	}
-	if err := a.SyncRemote(ctx, folder); err != nil {
-		return err
-	}
-	f, err := a.db.Folder(folder)
-	if err != nil {
-		return err
-	}
-	b, err := a.box(f)
-	if err != nil {
-		return err
-	}
-	var extra []imap.UID
-	_ = a.db.View(func(tx *store.Tx) error {
-		for _, fp := range fps {
-			uids, _ := tx.FindHFP(f.ID, fp[:])
-			sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
-			for _, u := range uids[min(1, len(uids)):] {
-				extra = append(extra, imap.UID(u))
-			}
-		}
-		return nil
-	})
-	if len(extra) > 0 {
-		a.log.Warn("removing duplicate uploads left by an interrupted run", "mailbox", folder, "count", len(extra))
-		if err := a.remoteExpunge(b, extra); err != nil {
-			return err
-		}
-	}
-	return a.db.Update(func(tx *store.Tx) error {
-		for _, k := range keys {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }

@@ -13,20 +13,15 @@ import (
 )
 
 // Session is one client's view of the merged account. Backends speak UIDs;
-// sequence numbers belong to the session (its SessionTracker).
+// sequence numbers belong to the session (its view).
 type Session struct {
 	a    *Account
 	user string
 	sel  *view   // selected folder (local or upstream mirror)
 	sc   scratch // buffers reused across the messages one FETCH serves
-}
-
-// view is a selected local folder.
-type view struct {
-	box       *mailbox
-	tracker   *imapserver.SessionTracker
-	readOnly  bool
-	searchRes imap.UIDSet
+	// out writes complete untagged response lines to the client between
+	// responses (the front door's writer); nil in bare imapserver tests.
+	out func(line string) error
 }
 
 var (
@@ -39,6 +34,12 @@ var (
 func (a *Account) NewSession(user string) (*Session, error) {
 	return &Session{a: a, user: user}, nil
 }
+
+// SetUntaggedWriter gives the session a way to send untagged responses
+// the imapserver writers have no method for (PERMANENTFLAGS, FLAGS in the
+// middle of a FETCH). fn must write one or more complete lines atomically
+// with respect to the connection's other output.
+func (s *Session) SetUntaggedWriter(fn func(line string) error) { s.out = fn }
 
 // Close ends the session.
 func (s *Session) Close() error {
@@ -53,10 +54,9 @@ func (s *Session) Login(username, password string) error {
 
 func (s *Session) closeView() {
 	if s.sel != nil {
-		s.sel.tracker.Close()
 		b := s.sel.box
 		b.mu.Lock()
-		b.views--
+		s.sel.closeLocked()
 		b.mu.Unlock()
 		s.sel = nil
 	}
@@ -97,8 +97,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	v := &view{box: b, tracker: b.tracker.NewSession(), readOnly: options != nil && options.ReadOnly}
-	b.views++
+	v := b.openViewLocked(options != nil && options.ReadOnly)
 	s.sel = v
 	flags := b.flagsLocked()
 	perm := []imap.Flag{}
@@ -409,7 +408,11 @@ func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if s.sel == nil {
 		return nil
 	}
-	return s.sel.tracker.Poll(w, allowExpunge)
+	b := s.sel.box
+	b.mu.Lock()
+	ups := s.sel.pollLocked(allowExpunge)
+	b.mu.Unlock()
+	return s.writeUpdates(w, ups)
 }
 
 // Idle streams updates until stop is closed.
@@ -418,16 +421,16 @@ func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		<-stop
 		return nil
 	}
-	// Our own loop rather than SessionTracker.Idle: the change channel is
-	// taken before polling, so an update that lands between the poll and
-	// the wait still wakes us (imapserver sends "+ idling" before calling
-	// Idle, and the tracker's own loop can miss updates in that gap).
+	// The change channel is taken in the same critical section as the
+	// poll, so an update that lands between the poll and the wait still
+	// wakes us.
 	b := s.sel.box
 	for {
 		b.mu.Lock()
 		ch := b.changed
+		ups := s.sel.pollLocked(true)
 		b.mu.Unlock()
-		if err := s.sel.tracker.Poll(w, true); err != nil {
+		if err := s.writeUpdates(w, ups); err != nil {
 			return err
 		}
 		select {

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,50 +20,95 @@ type incoming struct {
 	served []byte // bytes to store
 	flags  []string
 	date   time.Time
+	reuse  reuseRule
 }
 
-// addLocal adds messages to local folder b. A message whose content
-// fingerprint is already visible there is not stored again: its existing
-// UID is returned (design.md "Nothing is duplicated"). New copies are
-// written to the bridge's Maildir and fsynced before the index commit.
+// reuseRule says when addLocal may answer with a message the folder
+// already holds instead of storing a new one.
+type reuseRule int
+
+const (
+	// reuseNever stores a new message (a COPY/MOVE into the message's own
+	// folder, a client's APPEND edit).
+	reuseNever reuseRule = iota
+	// reuseContent takes a visible message with the same content
+	// fingerprint (a copy from another folder: a drag, a POP delivery).
+	reuseContent
+	// reuseExact takes a visible message whose bytes are exactly these (a
+	// client's APPEND that moves a message another folder holds).
+	reuseExact
+)
+
+// addLocal adds messages to local folder b and returns their UIDs. What it
+// may reuse instead of storing is decided per message (incoming.reuse).
+// New copies are written to the bridge's Maildir and fsynced before the
+// index commit.
 func (a *Account) addLocal(b *mailbox, in []incoming) ([]imap.UID, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := make([]imap.UID, len(in))
-	type pend struct {
-		i   int
-		m   *store.Message
-		env []byte
+	fps := make([]message.FP, len(in))
+	for i, x := range in {
+		fps[i] = message.ContentFP(x.served)
 	}
-	var pends []pend
+	// Reuse first (reads bytes: outside the write transaction).
+	var folder *store.Folder
+	var cands [][]*store.Message
+	err := a.db.View(func(tx *store.Tx) error {
+		f, err := tx.Folder(b.name)
+		if err != nil {
+			return err
+		}
+		folder = f
+		cands = make([][]*store.Message, len(in))
+		for i, x := range in {
+			if x.reuse == reuseNever {
+				continue
+			}
+			uids, err := tx.FindFP(f.ID, fps[i][:])
+			if err != nil {
+				return err
+			}
+			for _, u := range uids {
+				if m, err := tx.Message(f.ID, u); err == nil && !m.Hidden {
+					cands[i] = append(cands[i], m)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, x := range in {
+		for _, m := range cands[i] {
+			if x.reuse == reuseExact {
+				if m.Size != int64(len(x.served)) {
+					continue
+				}
+				body, err := a.readServed(folder, m)
+				if err != nil || !bytes.Equal(body, x.served) {
+					continue
+				}
+			}
+			out[i] = imap.UID(m.UID)
+			break
+		}
+	}
 	var written []string
 	var added []*store.Message
 	var uidNext uint32
-	err := a.db.Update(func(tx *store.Tx) error {
+	err = a.db.Update(func(tx *store.Tx) error {
 		f, err := tx.Folder(b.name)
 		if err != nil {
 			return err
 		}
 		for i, x := range in {
-			served := x.served
-			fp := message.ContentFP(served)
-			// Already there and visible? Then nothing is added.
-			uids, err := tx.FindFP(f.ID, fp[:])
-			if err != nil {
-				return err
-			}
-			found := false
-			for _, u := range uids {
-				m, err := tx.Message(f.ID, u)
-				if err == nil && !m.Hidden {
-					out[i] = imap.UID(u)
-					found = true
-					break
-				}
-			}
-			if found {
+			if out[i] != 0 {
 				continue
 			}
+			served := x.served
+			fp := fps[i]
 			hdr, _ := message.SplitHeader(served)
 			hfp := message.HeaderFP(hdr)
 			rel, err := a.owned.write(f.ID, served)
@@ -87,7 +133,6 @@ func (a *Account) addLocal(b *mailbox, in []incoming) ([]imap.UID, error) {
 				}
 			}
 			out[i] = imap.UID(m.UID)
-			pends = append(pends, pend{i, m, env})
 			added = append(added, m)
 		}
 		uidNext = f.UIDNext
@@ -103,10 +148,42 @@ func (a *Account) addLocal(b *mailbox, in []incoming) ([]imap.UID, error) {
 	return out, nil
 }
 
+// contentElsewhere reports whether a visible message with content
+// fingerprint fp is in some folder other than except (for upstream
+// folders: among the messages whose content the bridge has seen).
+func (a *Account) contentElsewhere(fp message.FP, except uint32) bool {
+	folders, err := a.db.Folders()
+	if err != nil {
+		return false
+	}
+	found := false
+	_ = a.db.View(func(tx *store.Tx) error {
+		for _, f := range folders {
+			if f.ID == except || f.NoSelect {
+				continue
+			}
+			uids, _ := tx.FindFP(f.ID, fp[:])
+			for _, u := range uids {
+				if m, err := tx.Message(f.ID, u); err == nil && !m.Hidden {
+					found = true
+					return nil
+				}
+			}
+		}
+		return nil
+	})
+	return found
+}
+
 // Append stores a client's message: in Local/… in the bridge's Maildir
-// (never the archive), elsewhere on the upstream (deduplicated: an APPEND
-// of a message the folder already holds returns the existing UID, which is
-// what Outlook's FETCH+APPEND+EXPUNGE move needs).
+// (never the archive), elsewhere on the upstream. APPENDUID always names a
+// message whose bytes are the appended bytes (design.md invariant 2).
+// Clients edit by APPEND-then-delete (detach an attachment, save a draft
+// again), so the answer is a new message, except for the one case where
+// an existing one is right: the same bytes are already in the target
+// folder, the same content is in another folder of the account, and the
+// client does not have the target open — a move done by FETCH + APPEND +
+// EXPUNGE (Outlook, Apple Mail) of a message that is already there.
 func (s *Session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
 	name = normName(name)
 	if s.unknown(name) {
@@ -131,20 +208,24 @@ func (s *Session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if date.IsZero() {
 		date = time.Now()
 	}
+	it := newUploadItem(data, options.Flags, date)
+	reuse := (s.sel == nil || s.sel.box != b) && s.a.contentElsewhere(it.fp, b.id)
 	var uid imap.UID
 	if b.remote {
-		hdr, _ := message.SplitHeader(data)
-		uids, err := s.a.uploadRemote(b, []uploadItem{{body: data, flags: options.Flags, date: date, hfp: message.HeaderFP(hdr)}})
+		uid, err = s.a.appendRemote(b, it, reuse)
 		if err != nil {
 			return nil, err
 		}
-		uid = uids[0]
 	} else {
 		flags := make([]string, 0, len(options.Flags))
 		for _, f := range options.Flags {
 			flags = append(flags, string(f))
 		}
-		uids, err := s.a.addLocal(b, []incoming{{served: data, flags: flags, date: date}})
+		rule := reuseNever
+		if reuse {
+			rule = reuseExact
+		}
+		uids, err := s.a.addLocal(b, []incoming{{served: data, flags: flags, date: date, reuse: rule}})
 		if err != nil {
 			return nil, err
 		}
@@ -215,6 +296,9 @@ func (s *Session) copyMessages(numSet imap.NumSet, dest string) (*imap.CopyData,
 		folder = f
 		for i, t := range targets {
 			recs[i], _ = tx.Message(b.id, uint32(t.uid))
+			if recs[i] == nil && t.gone != nil {
+				recs[i] = t.gone.rec // expunged by another session meanwhile
+			}
 		}
 		return nil
 	})
@@ -232,6 +316,9 @@ func (s *Session) copyMessages(numSet imap.NumSet, dest string) (*imap.CopyData,
 	if b.remote && db.remote {
 		return s.a.remoteCopy(b, db, targets)
 	}
+	// A copy into the message's own folder is a new message (COPYUID
+	// says so; a MOVE then expunges the source): never the same UID.
+	sameFolder := db == b
 
 	// Bytes of every source message.
 	bodies := make([][]byte, len(targets))
@@ -274,14 +361,13 @@ func (s *Session) copyMessages(numSet imap.NumSet, dest string) (*imap.CopyData,
 			if bodies[i] == nil {
 				continue
 			}
-			hdr, _ := message.SplitHeader(bodies[i])
 			flags := make([]imap.Flag, 0, len(t.flags))
 			for _, f := range t.flags {
 				if f != flagRecent && f != imap.FlagDeleted {
 					flags = append(flags, f)
 				}
 			}
-			items = append(items, uploadItem{body: bodies[i], flags: flags, date: recs[i].InternalDate(), hfp: message.HeaderFP(hdr)})
+			items = append(items, newUploadItem(bodies[i], flags, recs[i].InternalDate()))
 			idx = append(idx, i)
 		}
 		out, err := s.a.uploadRemote(db, items)
@@ -328,7 +414,11 @@ func (s *Session) copyMessages(numSet imap.NumSet, dest string) (*imap.CopyData,
 			if recs[i] != nil {
 				date = recs[i].InternalDate()
 			}
-			in = append(in, incoming{served: bodies[i], flags: fromFlags(t.flags), date: date})
+			rule := reuseContent
+			if sameFolder {
+				rule = reuseNever
+			}
+			in = append(in, incoming{served: bodies[i], flags: fromFlags(t.flags), date: date, reuse: rule})
 			srcUIDs = append(srcUIDs, t.uid)
 		}
 		destUIDs, err = s.a.addLocal(db, in)

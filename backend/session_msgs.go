@@ -20,37 +20,7 @@ type target struct {
 	flags []imap.Flag
 	size  int64
 	date  time.Time
-}
-
-// resolveLocked turns a sequence or UID set into targets (b.mu held).
-func (v *view) resolveLocked(numSet imap.NumSet) []target {
-	b := v.box
-	if imap.IsSearchRes(numSet) {
-		numSet = v.searchRes
-	}
-	var out []target
-	switch set := numSet.(type) {
-	case imap.SeqSet:
-		set = staticSeqSet(set, uint32(len(b.msgs)))
-		for i, m := range b.msgs {
-			seq := v.tracker.EncodeSeqNum(uint32(i) + 1)
-			if seq != 0 && set.Contains(seq) {
-				out = append(out, target{seq: seq, uid: m.uid, flags: m.flags, size: m.size, date: m.date})
-			}
-		}
-	case imap.UIDSet:
-		set = staticUIDSet(set, b.maxUIDLocked())
-		for i, m := range b.msgs {
-			if set.Contains(m.uid) {
-				seq := v.tracker.EncodeSeqNum(uint32(i) + 1)
-				if seq == 0 {
-					continue
-				}
-				out = append(out, target{seq: seq, uid: m.uid, flags: m.flags, size: m.size, date: m.date})
-			}
-		}
-	}
-	return out
+	gone  *limboItem // expunged by another session; this one was not told yet
 }
 
 // staticSeqSet replaces "*" by max. "n:*" with n > max still means max
@@ -157,6 +127,9 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 					// touches the envelope cache.
 					if needBody || markSeen || (options.Envelope && envs[i] == nil) || (options.BodyStructure != nil && bss[i] == nil) {
 						m, err := tx.Message(b.id, uint32(t.uid))
+						if err != nil && t.gone != nil && t.gone.rec != nil {
+							m, err = t.gone.rec, nil // expunged meanwhile: served from limbo
+						}
 						if err != nil {
 							recs[i] = nil
 							continue
@@ -193,14 +166,18 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		for i, t := range chunk {
 			rec := recs[i]
 			if needRec && rec == nil {
-				continue // expunged meanwhile
+				// Expunged and gone for good (a server message): RFC 5530.
+				if firstErr == nil {
+					firstErr = errExpungeIssued(name)
+				}
+				continue
 			}
 			var served []byte
 			if b.remote && (needBody || (options.BodyStructure != nil && bss[i] == nil)) {
 				var ok bool
 				if served, ok = remoteBodies[t.uid]; !ok {
 					if firstErr == nil {
-						firstErr = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: fmt.Sprintf("message UID %d of %q is no longer on the server", t.uid, name)}
+						firstErr = errExpungeIssued(name)
 					}
 					continue
 				}
@@ -215,13 +192,19 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 				}
 			}
 			flags := t.flags
-			if markSeen && !hasFlag(flags, imap.FlagSeen) {
+			if markSeen && t.gone == nil && !hasFlag(flags, imap.FlagSeen) {
 				flags = toFlags(append(fromFlags(flags), string(imap.FlagSeen)))
 				seenUIDs = append(seenUIDs, t.uid)
 			}
+			writeFlags := options.Flags || (markSeen && len(seenUIDs) > 0 && seenUIDs[len(seenUIDs)-1] == t.uid)
+			if writeFlags {
+				if err := s.announceFor(flags); err != nil {
+					return err
+				}
+			}
 			rw := w.CreateMessage(t.seq)
 			rw.WriteUID(t.uid)
-			if options.Flags || (markSeen && len(seenUIDs) > 0 && seenUIDs[len(seenUIDs)-1] == t.uid) {
+			if writeFlags {
 				rw.WriteFlags(flags)
 			}
 			if options.InternalDate {
@@ -298,7 +281,7 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			})
 		}
 		if len(seenUIDs) > 0 {
-			if err := s.a.changeFlags(b, seenUIDs, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen}}, v.tracker); err != nil {
+			if err := s.a.changeFlags(b, seenUIDs, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen}}, v); err != nil {
 				return err
 			}
 		}
@@ -331,7 +314,7 @@ func bodySection(served []byte, sec *imap.FetchItemBodySection) []byte {
 // changeFlags applies a STORE to uids of b: commit, then update memory and
 // notify the other sessions. It returns nothing per message: callers that
 // need the new flags read them from the mailbox.
-func (a *Account) changeFlags(b *mailbox, uids []imap.UID, op *imap.StoreFlags, source *imapserver.SessionTracker) error {
+func (a *Account) changeFlags(b *mailbox, uids []imap.UID, op *imap.StoreFlags, source *view) error {
 	if b.remote {
 		return a.remoteStore(b, uids, op)
 	}
@@ -404,11 +387,13 @@ func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	b.mu.Lock()
 	targets := v.resolveLocked(numSet)
 	b.mu.Unlock()
-	uids := make([]imap.UID, len(targets))
-	for i, t := range targets {
-		uids[i] = t.uid
+	uids := make([]imap.UID, 0, len(targets))
+	for _, t := range targets {
+		if t.gone == nil { // an expunged message's flags can't change
+			uids = append(uids, t.uid)
+		}
 	}
-	if err := s.a.changeFlags(b, uids, flags, v.tracker); err != nil {
+	if err := s.a.changeFlags(b, uids, flags, v); err != nil {
 		return err
 	}
 	if flags.Silent {
@@ -425,6 +410,9 @@ func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	for i, t := range targets {
 		if cur[i] == nil {
 			continue
+		}
+		if err := s.announceFor(cur[i]); err != nil {
+			return err
 		}
 		rw := w.CreateMessage(t.seq)
 		rw.WriteUID(t.uid)
@@ -463,7 +451,8 @@ func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 }
 
 // hide removes uids from b: legacy messages get the Hidden overlay, owned
-// copies are deleted (files after the commit).
+// copies are deleted from the index (their files once no session can
+// address them any more).
 func (a *Account) hide(b *mailbox, uids []imap.UID) error {
 	if len(uids) == 0 {
 		return nil
@@ -473,38 +462,32 @@ func (a *Account) hide(b *mailbox, uids []imap.UID) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var files []string
-	gone := map[imap.UID]bool{}
+	out := map[imap.UID]gone{}
 	err := a.db.Update(func(tx *store.Tx) error {
 		for _, uid := range uids {
 			m, err := tx.Message(b.id, uint32(uid))
-			if err != nil {
+			if err != nil || m.Hidden {
 				continue
 			}
-			gone[uid] = true
 			if m.Src == store.SrcOwned {
-				files = append(files, m.Path)
 				if err := tx.DeleteMessage(b.id, m.UID); err != nil {
 					return err
 				}
+				out[uid] = gone{rec: m, file: m.Path}
 				continue
 			}
 			m.Hidden = true
 			if err := tx.PutMessage(b.id, m); err != nil {
 				return err
 			}
+			out[uid] = gone{rec: m}
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	b.removeLocked(gone)
-	for _, f := range files {
-		if err := a.owned.remove(f); err != nil {
-			a.log.Warn("remove expunged copy", "path", f, "err", err)
-		}
-	}
+	b.removeLocked(out)
 	return nil
 }
 
@@ -517,13 +500,14 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	b := v.box
 	b.mu.Lock()
 	type snap struct {
-		seq uint32
-		m   msgInfo
+		seq  uint32
+		m    msgInfo
+		gone *limboItem
 	}
-	all := make([]snap, 0, len(b.msgs))
-	for i, m := range b.msgs {
-		if seq := v.tracker.EncodeSeqNum(uint32(i) + 1); seq != 0 {
-			all = append(all, snap{seq, m})
+	all := make([]snap, 0, len(v.uids))
+	for i, uid := range v.uids {
+		if info, it, ok := b.infoLocked(uid); ok {
+			all = append(all, snap{uint32(i) + 1, info, it})
 		}
 	}
 	name := b.name
@@ -570,6 +554,9 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 				}
 				var err error
 				rec, err = tx.Message(b.id, uint32(x.m.uid))
+				if err != nil && x.gone != nil && x.gone.rec != nil {
+					rec, err = x.gone.rec, nil
+				}
 				return err
 			})
 			if err != nil {
@@ -659,6 +646,13 @@ func newLiteral(b []byte) imap.LiteralReader { return literal{bytes.NewReader(b)
 
 var _ io.Reader = literal{}
 
+// errExpungeIssued answers for a message another session expunged whose
+// bytes are gone (RFC 5530 EXPUNGEISSUED).
+func errExpungeIssued(name string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: responseCodeExpungeIssued,
+		Text: fmt.Sprintf("a message in %q was deleted by another client meanwhile; the others were sent", name)}
+}
+
 func errTryCreate(name string) error {
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: fmt.Sprintf("no folder named %q", name)}
 }
@@ -691,3 +685,7 @@ func seqToUIDCriteria(c *imap.SearchCriteria, seqUID map[uint32]imap.UID) *imap.
 	}
 	return &out
 }
+
+// responseCodeExpungeIssued is RFC 5530's EXPUNGEISSUED (go-imap has no
+// constant for it).
+const responseCodeExpungeIssued imap.ResponseCode = "EXPUNGEISSUED"

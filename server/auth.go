@@ -185,7 +185,8 @@ func (c *conn) login(tag, user, pw string) bool {
 		return c.out.write([]byte(resp)) == nil
 	}
 
-	info := SessionInfo{User: user, RemoteAddr: c.tcp.RemoteAddr(), TLS: c.isTLS}
+	info := SessionInfo{User: user, RemoteAddr: c.tcp.RemoteAddr(), TLS: c.isTLS,
+		WriteUntagged: func(line string) error { return c.out.write([]byte(line)) }}
 	sess, err := c.s.newSession(info)
 	if err != nil {
 		c.log.Error("imap session could not be created", "user", logUser, "err", err)

@@ -60,6 +60,13 @@ type SessionInfo struct {
 	User       string
 	RemoteAddr net.Addr
 	TLS        bool
+	// WriteUntagged writes complete untagged response lines ("* ...\r\n")
+	// to the client, serialised with everything else the connection
+	// sends. The inner imapserver flushes after every response line, so a
+	// session may call it between the responses it writes (e.g. FLAGS and
+	// PERMANENTFLAGS before a FETCH that shows a new keyword). It must not
+	// be called while a response is half written.
+	WriteUntagged func(line string) error
 }
 
 // ErrNoTLSConfig is returned by ServeTLS when Options.TLSConfig is nil.

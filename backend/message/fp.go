@@ -96,57 +96,117 @@ func ContentFP(msg []byte) (fp FP) {
 		}
 	}()
 	var stack [16 << 10]byte
-	w := &fpWriter{h: sha256.New(), buf: stack[:0]}
-	var field []byte // current header field, normalised: "name:value"
 	var fieldBuf [512]byte
-	field = fieldBuf[:0]
-	haveField := false
-	skipField := false
-	valStart := 0 // index in field where the value starts
-	flush := func() {
-		if haveField && !skipField {
-			w.write(field)
-			w.writeByte('\n')
-		}
-		haveField = false
-		skipField = false
-		field = field[:0]
-	}
-
+	h := contentHasher{w: fpWriter{h: sha256.New(), buf: stack[:0]}, field: fieldBuf[:0]}
 	pos := 0
-	// An mbox "From " separator line left in front is framing, not content.
-	if bytes.HasPrefix(msg, []byte("From ")) {
-		rest := bytes.TrimLeft(msg[5:], " \t")
-		if len(rest) > 0 && rest[0] != ':' {
-			pos = len(msg)
-			if nl := bytes.IndexByte(msg, '\n'); nl >= 0 {
-				pos = nl + 1
-			}
-		}
-	}
-	// Header.
 	for pos < len(msg) {
 		end, next := len(msg), len(msg)
 		if nl := bytes.IndexByte(msg[pos:], '\n'); nl >= 0 {
 			end, next = pos+nl, pos+nl+1
 		}
-		line := trimLineEnd(msg[pos:end])
+		h.line(msg[pos:end])
 		pos = next
-		if len(line) == 0 {
+	}
+	return h.sum()
+}
+
+// ContentHasher computes ContentFP of a message written to it in pieces,
+// holding one line at a time (verify -content streams server bodies
+// through it). The zero value is not usable: use NewContentHasher.
+type ContentHasher struct {
+	h       contentHasher
+	partial []byte // the current line, not yet ended by '\n'
+}
+
+// NewContentHasher returns a hasher for one message.
+func NewContentHasher() *ContentHasher {
+	return &ContentHasher{h: contentHasher{w: fpWriter{h: sha256.New(), buf: make([]byte, 0, 16<<10)}}}
+}
+
+// Write adds message bytes; it never fails.
+func (c *ContentHasher) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		nl := bytes.IndexByte(p, '\n')
+		if nl < 0 {
+			c.partial = append(c.partial, p...)
 			break
 		}
-		if isWSP(line[0]) && haveField {
-			if !skipField {
-				if len(field) > valStart {
-					// The fold is white space between the two pieces.
-					field = append(field, ' ')
-				}
-				field = trimRightWSP(appendCollapsed(field, line))
-			}
-			continue
+		if len(c.partial) > 0 {
+			c.partial = append(c.partial, p[:nl]...)
+			c.h.line(c.partial)
+			c.partial = c.partial[:0]
+		} else {
+			c.h.line(p[:nl])
 		}
-		flush()
-		haveField = true
+		p = p[nl+1:]
+	}
+	return n, nil
+}
+
+// Sum returns the fingerprint of everything written.
+func (c *ContentHasher) Sum() FP {
+	if len(c.partial) > 0 {
+		c.h.line(c.partial)
+		c.partial = nil
+	}
+	return c.h.sum()
+}
+
+// contentHasher is ContentFP's line-by-line state.
+type contentHasher struct {
+	w         fpWriter
+	lines     int    // lines seen
+	inBody    bool   // past the header
+	field     []byte // current header field, normalised: "name:value"
+	haveField bool
+	skipField bool
+	valStart  int // index in field where the value starts
+	empty     int // empty body lines not yet written (dropped at the end)
+}
+
+func (h *contentHasher) flush() {
+	if h.haveField && !h.skipField {
+		h.w.write(h.field)
+		h.w.writeByte('\n')
+	}
+	h.haveField = false
+	h.skipField = false
+	h.field = h.field[:0]
+}
+
+// line takes one line without its '\n'.
+func (h *contentHasher) line(raw []byte) {
+	h.lines++
+	if h.lines == 1 && bytes.HasPrefix(raw, []byte("From ")) {
+		// An mbox "From " separator line left in front is framing.
+		// (As a line: what follows "From " and blanks is the line end or
+		// an address, never a header colon.)
+		rest := bytes.TrimLeft(raw[5:], " \t")
+		if len(rest) == 0 || rest[0] != ':' {
+			return
+		}
+	}
+	line := trimLineEnd(raw)
+	if !h.inBody {
+		if len(line) == 0 {
+			h.flush()
+			h.w.writeByte('\n')
+			h.inBody = true
+			return
+		}
+		if isWSP(line[0]) && h.haveField {
+			if !h.skipField {
+				if len(h.field) > h.valStart {
+					// The fold is white space between the two pieces.
+					h.field = append(h.field, ' ')
+				}
+				h.field = trimRightWSP(appendCollapsed(h.field, line))
+			}
+			return
+		}
+		h.flush()
+		h.haveField = true
 		colon := bytes.IndexByte(line, ':')
 		name := []byte(nil)
 		if colon >= 0 {
@@ -154,50 +214,46 @@ func ContentFP(msg []byte) (fp FP) {
 		}
 		if colon < 0 || !validFieldName(name) {
 			// Not a field: keep it, normalised, as a line of its own.
-			valStart = 0
-			field = appendCollapsed(field, line)
-			continue
+			h.valStart = 0
+			h.field = appendCollapsed(h.field, line)
+			return
 		}
 		for _, c := range name {
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
-			field = append(field, c)
+			h.field = append(h.field, c)
 		}
-		if ignoredFields[string(field)] {
-			skipField = true
-			continue
+		if ignoredFields[string(h.field)] {
+			h.skipField = true
+			return
 		}
-		field = append(field, ':')
-		valStart = len(field)
-		field = appendCollapsed(field, line[colon+1:])
+		h.field = append(h.field, ':')
+		h.valStart = len(h.field)
+		h.field = appendCollapsed(h.field, line[colon+1:])
+		return
 	}
-	flush()
-	w.writeByte('\n')
+	if len(line) == 0 {
+		h.empty++
+		return
+	}
+	for ; h.empty > 0; h.empty-- {
+		h.w.writeByte('\n')
+	}
+	if line[0] == '>' {
+		line = unquoteFrom(line)
+	}
+	h.w.write(line)
+	h.w.writeByte('\n')
+}
 
-	// Body.
-	empty := 0
-	for pos < len(msg) {
-		end, next := len(msg), len(msg)
-		if nl := bytes.IndexByte(msg[pos:], '\n'); nl >= 0 {
-			end, next = pos+nl, pos+nl+1
-		}
-		line := trimLineEnd(msg[pos:end])
-		pos = next
-		if len(line) == 0 {
-			empty++
-			continue
-		}
-		for ; empty > 0; empty-- {
-			w.writeByte('\n')
-		}
-		if line[0] == '>' {
-			line = unquoteFrom(line)
-		}
-		w.write(line)
-		w.writeByte('\n')
+func (h *contentHasher) sum() FP {
+	if !h.inBody {
+		h.flush()
+		h.w.writeByte('\n')
+		h.inBody = true
 	}
-	return w.sum()
+	return h.w.sum()
 }
 
 // unquoteFrom undoes mbox quoting: ">From ", ">>From " ... become "From ".

@@ -90,7 +90,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		DebugWriter: trace,
 		NewSession: func(info server.SessionInfo) (imapserver.Session, error) {
 			log.Info("session started", "user", info.User, "remote", info.RemoteAddr.String(), "tls", info.TLS)
-			return a.acct.NewSession(info.User)
+			sess, err := a.acct.NewSession(info.User)
+			if err == nil {
+				sess.SetUntaggedWriter(info.WriteUntagged)
+			}
+			return sess, err
 		},
 	})
 	if err != nil {
