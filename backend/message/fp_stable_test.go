@@ -120,7 +120,6 @@ func refContentFP(msg []byte) (fp FP) {
 	return w.sum()
 }
 
-
 func FuzzContentFPStable(f *testing.F) {
 	for _, s := range []string{
 		"", "From a@b Mon\nSubject: x\n\nbody\n>From y\n\n\n",
@@ -155,4 +154,3 @@ func FuzzContentFPStable(f *testing.F) {
 		}
 	})
 }
-
