@@ -119,8 +119,54 @@ func New(opts Options) (*Account, error) {
 	if err := a.ensurePrefixFolder(); err != nil {
 		return nil, err
 	}
+	if err := a.ensureInbox(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
+
+// bridgeInbox is where a bridge-owned INBOX's messages go when an upstream
+// server (with its own INBOX) is configured later.
+const bridgeInboxRest = "INBOX (popbridge)"
+
+// ensureInbox provides INBOX (RFC 3501 5.1: it always exists). Without an
+// upstream server the bridge owns it: a durable folder in its own Maildir.
+// With one, INBOX is the server's; a bridge-owned INBOX left from before
+// is kept under the prefix (or dropped when empty) so that nothing is lost.
+func (a *Account) ensureInbox() error {
+	return a.db.Update(func(tx *store.Tx) error {
+		f, err := tx.Folder("INBOX")
+		if errors.Is(err, store.ErrNoFolder) {
+			if a.pool != nil {
+				return nil // the mirror sync adds the server's
+			}
+			return tx.CreateFolder(&store.Folder{Name: "INBOX", Subscribed: true})
+		}
+		if err != nil || f.Remote || a.pool == nil {
+			return err
+		}
+		n := 0
+		_ = tx.ForEachMessage(f.ID, func(m *store.Message) error {
+			if !m.Hidden {
+				n++
+			}
+			return nil
+		})
+		if n == 0 {
+			return tx.DeleteFolder("INBOX")
+		}
+		to := a.opts.Prefix + "/" + bridgeInboxRest
+		a.log.Warn("an upstream server is configured now: the bridge's own INBOX keeps its messages under a new name", "folder", to, "messages", n)
+		if err := tx.RenameFolder("INBOX", to); err != nil {
+			return fmt.Errorf("keep the bridge's INBOX as %q: %w", to, err)
+		}
+		f.Name, f.Created = to, true
+		return tx.PutFolder(f)
+	})
+}
+
+// ownsInbox reports whether INBOX is the bridge's own folder (no upstream).
+func (a *Account) ownsInbox() bool { return a.pool == nil }
 
 // Prefix returns the archive namespace prefix.
 func (a *Account) Prefix() string { return a.opts.Prefix }
@@ -139,6 +185,9 @@ func (a *Account) ensurePrefixFolder() error {
 // isLocal reports whether an IMAP mailbox name is in the archive namespace.
 func (a *Account) isLocal(name string) bool {
 	p := a.opts.Prefix
+	if a.ownsInbox() && (name == "INBOX" || strings.HasPrefix(name, "INBOX/")) {
+		return true
+	}
 	return name == p || strings.HasPrefix(name, p+"/")
 }
 

@@ -17,11 +17,13 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/popbridge/popbridge/backend/upstream"
+	"github.com/popbridge/popbridge/server"
 	"github.com/popbridge/popbridge/store"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // testSession adds a fixed LOGIN to the backend session, so the backend can
-// be tested behind a stock imapserver without the server package.
+// be benchmarked behind a stock imapserver.
 type testSession struct{ *Session }
 
 func (testSession) Login(username, password string) error {
@@ -31,13 +33,22 @@ func (testSession) Login(username, password string) error {
 	return nil
 }
 
+// testPWHash is "pw" hashed at bcrypt's minimum cost (tests log in a lot).
+var testPWHash = func() string {
+	h, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+	return string(h)
+}()
+
 type env struct {
 	t       *testing.T
 	dataDir string
 	sources []Source
 	db      *store.DB
 	acct    *Account
-	srv     *imapserver.Server
+	srv     *server.Server
 	addr    string
 
 	newRemote func() *upstream.Pool // optional upstream
@@ -85,18 +96,24 @@ func (e *env) start() {
 	} else {
 		close(e.done)
 	}
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			s, err := acct.NewSession("u")
+	// The real front door (login, untagged writer), as clients meet it.
+	srv, err := server.New(server.Options{
+		Users: []server.User{{Name: "u", PasswordHash: testPWHash}},
+		NewSession: func(info server.SessionInfo) (imapserver.Session, error) {
+			s, err := acct.NewSession(info.User)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			return testSession{s}, nil, nil
+			s.SetUntaggedWriter(info.WriteUntagged)
+			return s, nil
 		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {}, imap.CapNamespace: {}, imap.CapSpecialUse: {}},
-		InsecureAuth: true,
-		Logger:       testLogger{t},
+		Caps:          imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {}, imap.CapNamespace: {}, imap.CapSpecialUse: {}},
+		Logger:        slog.New(slog.DiscardHandler),
+		AuthFailDelay: time.Millisecond,
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -101,6 +101,9 @@ func (a *Account) plan() ([]plannedFolder, []archive.Problem) {
 				}
 			}
 		}
+		if format == archive.FormatMaildir {
+			folders = inboxChildren(folders)
+		}
 		multi := len(folders) > 1 || (len(folders) == 1 && len(folders[0].Path) > 0)
 		flatten := a.opts.Flatten && len(a.opts.Sources) == 1 && multi
 		for _, f := range folders {
@@ -125,6 +128,36 @@ func (a *Account) plan() ([]plannedFolder, []archive.Problem) {
 		}
 	}
 	return out, probs
+}
+
+// inboxChildren makes a Maildir++ ".INBOX.X" folder a child of the
+// Maildir's own inbox (the root, served as "Inbox"): Path ["INBOX", "X"]
+// becomes ["Inbox", "X"] and the NoSelect "INBOX" container goes, unless
+// the Maildir has a real folder of that name.
+func inboxChildren(folders []archive.Folder) []archive.Folder {
+	root, realInbox := false, false
+	for _, f := range folders {
+		if len(f.Path) == 0 && !f.NoSelect {
+			root = true
+		}
+		if len(f.Path) == 1 && strings.EqualFold(f.Path[0], "INBOX") && !f.NoSelect {
+			realInbox = true
+		}
+	}
+	if !root || realInbox {
+		return folders
+	}
+	out := folders[:0]
+	for _, f := range folders {
+		if len(f.Path) > 0 && strings.EqualFold(f.Path[0], "INBOX") {
+			if len(f.Path) == 1 {
+				continue // the container
+			}
+			f.Path = append([]string{"Inbox"}, f.Path[1:]...)
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // Index brings the index up to date with every source: new folders and

@@ -140,6 +140,14 @@ func (a *Account) targetFor(f store.Folder, remotes []store.Folder, mapping map[
 	if strings.EqualFold(last, "Inbox") {
 		return "INBOX", true
 	}
+	// Children of a source's own inbox (Maildir++ ".INBOX.X") go below
+	// the server's INBOX.
+	comps := strings.Split(rel, "/")
+	for k := 0; k < len(comps)-1 && k < 2; k++ {
+		if strings.EqualFold(comps[k], "Inbox") && (k == 0 || comps[0] == f.Source) {
+			return "INBOX/" + strings.Join(comps[k+1:], "/"), false
+		}
+	}
 	if f.SpecialUse != "" {
 		for _, r := range remotes {
 			if strings.EqualFold(r.SpecialUse, f.SpecialUse) {
@@ -977,6 +985,15 @@ func (a *Account) readServer(ctx context.Context, folder string, want map[messag
 			return nil, upstreamErr("FETCH", folder, err)
 		}
 		known = read
+		// Remember what was read, so the everyday checks (drags, plans,
+		// the default verify) know these messages' content from now on.
+		if err := a.syncRemote(ctx, folder, false); err == nil {
+			if f, err := a.db.Folder(folder); err == nil && f.Remote && f.UIDValidity == uidValidity {
+				if b, err := a.box(f); err == nil {
+					a.learnFPs(b, read, false)
+				}
+			}
+		}
 	}
 	for h, cs := range out {
 		for i := range cs {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/popbridge/popbridge/backend/archive"
 	"github.com/popbridge/popbridge/backend/message"
 	"github.com/popbridge/popbridge/internal/testenv"
 	"github.com/popbridge/popbridge/store"
@@ -277,5 +280,209 @@ func TestMigrateQuotaRefusal(t *testing.T) {
 	}
 	if n := len(re.dc.Messages(t, re.user, "INBOX")) + len(re.dc.Messages(t, re.user, "Archive")); n != 0 {
 		t.Errorf("%d messages uploaded despite the refusal", n)
+	}
+}
+
+// twoDeliveries is one message as it arrived twice (a cross-post, a CC):
+// the same Message-ID, Date, From, To, Subject; different Received lines
+// and list footer.
+func twoDeliveries() (a, b string) {
+	head := "Message-ID: <dup@example.com>\nDate: Tue, 3 Jan 2006 10:00:00 +0000\nFrom: list@example.com\nTo: me@example.com\nSubject: meeting\n"
+	a = "From list@example.com Tue Jan  3 10:00:00 2006\nReceived: from mx1.example.com by a\n" + head + "\nSee you at 10.\n--\nlist A footer\n\n"
+	b = "From list@example.com Tue Jan  3 10:00:05 2006\nReceived: from mx2.example.com by b\n" + head + "\nSee you at 10.\n--\nthe B list's longer footer\n\n"
+	return a, b
+}
+
+// TestMigrateTwoDeliveries: two archive messages that share every header
+// fingerprint field but differ are two messages on the server: the plan,
+// the upload, a rerun and verify (also -content) all say so; deleting one
+// on the server is noticed.
+func TestMigrateTwoDeliveries(t *testing.T) {
+	a1, a2 := twoDeliveries()
+	src, _ := mboxSource(t, a1+a2+mboxMsg(3, ""))
+	re := newRemoteEnv(t, nil, src)
+	a := re.acct
+	plan, res := mustMigrate(t, a, MigrateOptions{})
+	if plan.Folders[0].ToUpload != 3 || plan.Folders[0].OnServer != 0 {
+		t.Errorf("plan: %+v, want 3 to upload", plan.Folders[0])
+	}
+	if f := res.Folders[0]; f.Uploaded != 3 || f.Failed != 0 || f.Already != 0 || !res.Complete {
+		t.Fatalf("first run: %+v", res)
+	}
+	srv := re.dc.Messages(t, re.user, "Archive")
+	got := map[string]bool{}
+	for _, m := range srv {
+		got[string(m.Body)] = true
+	}
+	for _, w := range []string{served1(a1), served1(a2)} {
+		if !got[w] {
+			t.Errorf("the server lacks\n%q", w)
+		}
+	}
+	if len(srv) != 3 {
+		t.Fatalf("server has %d messages, want 3", len(srv))
+	}
+	_, res = mustMigrate(t, a, MigrateOptions{})
+	if f := res.Folders[0]; f.Uploaded != 0 || f.Already != 3 || f.Failed != 0 {
+		t.Errorf("rerun: %+v, want 3 already there", f)
+	}
+	for _, content := range []bool{false, true} {
+		rep, err := a.Verify(context.Background(), MigrateOptions{Content: content})
+		if err != nil || !rep.OK || rep.Folders[0].Present != 3 {
+			t.Fatalf("verify (content %v): %v %+v", content, err, rep)
+		}
+	}
+	// Remove the second delivery on the server: both verifies see it.
+	c := re.dovecotClient()
+	if _, err := c.Select("Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range srv {
+		if string(m.Body) == served1(a2) {
+			if err := c.Store(imap.UIDSetNum(m.UID), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, content := range []bool{false, true} {
+		rep, err := a.Verify(context.Background(), MigrateOptions{Content: content})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OK || len(rep.Missing) != 1 || rep.Missing[0].Problem != "differs" || rep.Missing[0].UID != 2 || rep.Folders[0].Differ != 1 {
+			t.Errorf("verify (content %v) after deleting one delivery: %+v", content, rep)
+		}
+	}
+	_, res = mustMigrate(t, a, MigrateOptions{})
+	if f := res.Folders[0]; f.Uploaded != 1 || f.Already != 2 {
+		t.Errorf("migrate after the deletion: %+v, want 1 uploaded", f)
+	}
+}
+
+// served1 is what the bridge serves for one mbox message.
+func served1(mboxText string) string {
+	s := mboxText[strings.IndexByte(mboxText, '\n')+1:]
+	s = strings.TrimSuffix(s, "\n")
+	return strings.ReplaceAll(s, "\n", "\r\n")
+}
+
+// TestVerifyContentCatchesSameSize: a server copy with the same header
+// fields and size but other bytes passes the default verify only when the
+// bridge never saw its content; -content always catches it.
+func TestVerifyContentCatchesSameSize(t *testing.T) {
+	src, _ := mboxSource(t, mboxMsg(1, ""))
+	re := newRemoteEnv(t, nil, src)
+	body := []byte(served(1, ""))
+	bad := bytes.Replace(body, []byte("Body of message 1."), []byte("Body of message X."), 1)
+	re.dc.Append(t, re.user, "Archive", bad, nil, time.Time{})
+	rep, err := re.acct.Verify(context.Background(), MigrateOptions{Content: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || len(rep.Missing) != 1 || rep.Missing[0].Problem != "differs" || !rep.Content {
+		t.Fatalf("verify -content of a same-size impostor: %+v", rep)
+	}
+	// After -content read it, the bridge knows its content: the default
+	// verify is not fooled either.
+	rep, err = re.acct.Verify(context.Background(), MigrateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK {
+		t.Errorf("default verify, impostor's content known: %+v", rep)
+	}
+}
+
+// TestPlanCountsOnce: the same message in two sources whose folders go to
+// the same server folder is counted and uploaded once.
+func TestPlanCountsOnce(t *testing.T) {
+	dir := t.TempDir()
+	var srcs []Source
+	for _, name := range []string{"pc1", "pc2"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(mbox(1, 2)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, Source{Name: name, Path: p, Format: archive.FormatMbox})
+	}
+	re := newRemoteEnv(t, nil, srcs...)
+	mapping := map[string]string{"Local/pc1": "INBOX", "Local/pc2": "INBOX"}
+	plan, err := re.acct.PlanMigration(context.Background(), MigrateOptions{Mapping: mapping})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var up, repeats int
+	for _, f := range plan.Folders {
+		up += f.ToUpload
+		repeats += f.Repeats
+	}
+	want := int64(len(served(1, "")) + len(served(2, "")))
+	if up != 2 || repeats != 2 || plan.Need != want {
+		t.Fatalf("plan: %d to upload, %d repeats, need %d; want 2, 2, %d: %+v", up, repeats, plan.Need, want, plan.Folders)
+	}
+	res, err := re.acct.Migrate(context.Background(), plan, MigrateOptions{Mapping: mapping})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := uploaded(res); n != 2 {
+		t.Errorf("uploaded %d, want 2", n)
+	}
+	if n := len(re.dc.Messages(t, re.user, "INBOX")); n != 2 {
+		t.Errorf("server INBOX has %d messages, want 2", n)
+	}
+	rep, err := re.acct.Verify(context.Background(), MigrateOptions{Mapping: mapping})
+	if err != nil || !rep.OK {
+		t.Errorf("verify: %v %+v", err, rep)
+	}
+}
+
+// TestMaildirInboxChildren: a Maildir++ ".INBOX.Projects" is a child of the
+// Maildir's own inbox, and migrate puts it below the server's INBOX.
+func TestMaildirInboxChildren(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"", ".INBOX.Projects", ".Sent"} {
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(root, d, sub), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write := func(dir, name, body string) {
+		if err := os.WriteFile(filepath.Join(root, dir, "cur", name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("", "1.a:2,S", "Subject: in inbox\nMessage-ID: <i@x>\n\ninbox\n")
+	write(".INBOX.Projects", "2.b:2,", "Subject: project\nMessage-ID: <p@x>\n\nproject\n")
+	write(".Sent", "3.c:2,S", "Subject: sent\nMessage-ID: <s@x>\n\nsent\n")
+	re := newRemoteEnv(t, nil, Source{Name: "MD", Path: root, Format: archive.FormatMaildir})
+	list, err := re.client(nil).List("", "Local*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range list {
+		names = append(names, l.Mailbox)
+	}
+	sort.Strings(names)
+	if fmt.Sprint(names) != "[Local Local/Inbox Local/Inbox/Projects Local/Sent]" {
+		t.Fatalf("LIST: %v", names)
+	}
+	plan, res := mustMigrate(t, re.acct, MigrateOptions{})
+	targets := map[string]string{}
+	for _, f := range plan.Folders {
+		targets[f.Source] = f.Target
+	}
+	if targets["Local/Inbox/Projects"] != "INBOX/Projects" || targets["Local/Inbox"] != "INBOX" || targets["Local/Sent"] != "Sent" {
+		t.Errorf("targets: %v", targets)
+	}
+	if !res.Complete {
+		t.Errorf("migrate: %+v", res)
+	}
+	if m := re.dc.Messages(t, re.user, "INBOX/Projects"); len(m) != 1 || !strings.Contains(string(m[0].Body), "project") {
+		t.Errorf("server INBOX/Projects: %+v", m)
 	}
 }

@@ -35,7 +35,16 @@ func newRemoteEnv(t *testing.T, users []testenv.DovecotUser, sources ...Source) 
 	re := &remoteEnv{dc: dc, user: user.Name}
 	e := &env{t: t, dataDir: t.TempDir(), sources: sources}
 	re.env = e
-	e.newRemote = func() *upstream.Pool {
+	e.newRemote = dovecotPool(t, dc)
+	e.start()
+	t.Cleanup(e.stop)
+	return re
+}
+
+// dovecotPool makes upstream pools for dc's first user.
+func dovecotPool(t *testing.T, dc *testenv.Dovecot) func() *upstream.Pool {
+	user := dc.Users[0]
+	return func() *upstream.Pool {
 		pool, err := upstream.New(upstream.Options{
 			Host: "127.0.0.1", Port: dc.IMAPPort, TLS: "none", Username: user.Name,
 			Password:       func(context.Context) (string, error) { return user.Password, nil },
@@ -47,9 +56,6 @@ func newRemoteEnv(t *testing.T, users []testenv.DovecotUser, sources ...Source) 
 		}
 		return pool
 	}
-	e.start()
-	t.Cleanup(e.stop)
-	return re
 }
 
 func (re *remoteEnv) dovecotClient() *imapclient.Client { return re.dc.Client(re.t, re.user) }

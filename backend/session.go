@@ -127,11 +127,17 @@ func (s *Session) Unselect() error {
 	return nil
 }
 
-// normName makes INBOX case-insensitive and drops a trailing delimiter.
+// normName makes INBOX case-insensitive (also as the first level of a
+// longer name, RFC 3501 5.1) and drops a trailing delimiter.
 func normName(name string) string {
 	name = strings.TrimSuffix(name, "/")
-	if strings.EqualFold(name, "INBOX") {
-		return "INBOX"
+	return canonInbox(name)
+}
+
+// canonInbox spells a leading INBOX level (or pattern) as "INBOX".
+func canonInbox(name string) string {
+	if len(name) >= 5 && strings.EqualFold(name[:5], "INBOX") && (len(name) == 5 || name[5] == '/') {
+		return "INBOX" + name[5:]
 	}
 	return name
 }
@@ -170,7 +176,7 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	for _, f := range folders {
 		match := false
 		for _, p := range patterns {
-			if imapserver.MatchList(f.Name, '/', ref, p) {
+			if imapserver.MatchList(f.Name, '/', canonInbox(ref), canonInbox(ref+p)[len(ref):]) || imapserver.MatchList(f.Name, '/', ref, p) {
 				match = true
 				break
 			}
@@ -289,6 +295,9 @@ func (s *Session) Delete(name string) error {
 	if f == nil {
 		return errNoSuchMailbox(name)
 	}
+	if name == "INBOX" {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "INBOX can't be deleted"}
+	}
 	if !f.Created || name == s.a.opts.Prefix {
 		return errSealed(name)
 	}
@@ -316,6 +325,9 @@ func (s *Session) Rename(oldName, newName string, options *imap.RenameOptions) e
 	}
 	if lo != ln {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "folders can't be renamed between the server and the local archive; copy or move the messages instead"}
+	}
+	if oldName == "INBOX" || newName == "INBOX" {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "INBOX can't be renamed; create a folder and move the messages instead"}
 	}
 	if err := validName(newName); err != nil {
 		return err

@@ -34,8 +34,9 @@ const (
 	// reuseContent takes a visible message with the same content
 	// fingerprint (a copy from another folder: a drag, a POP delivery).
 	reuseContent
-	// reuseExact takes a visible message whose bytes are exactly these (a
-	// client's APPEND that moves a message another folder holds).
+	// reuseExact takes a visible copy (store.Message.Copy) whose bytes are
+	// exactly these (a client's APPEND that moves a message another folder
+	// holds, when the bridge already copied it there).
 	reuseExact
 )
 
@@ -83,7 +84,9 @@ func (a *Account) addLocal(b *mailbox, in []incoming) ([]imap.UID, error) {
 	for i, x := range in {
 		for _, m := range cands[i] {
 			if x.reuse == reuseExact {
-				if m.Size != int64(len(x.served)) {
+				// Only a copy the bridge made, never another APPEND (a
+				// draft saved twice must stay two messages).
+				if !m.Copy || m.Size != int64(len(x.served)) {
 					continue
 				}
 				body, err := a.readServed(folder, m)
@@ -117,7 +120,7 @@ func (a *Account) addLocal(b *mailbox, in []incoming) ([]imap.UID, error) {
 			}
 			written = append(written, rel)
 			m := &store.Message{Src: store.SrcOwned, Path: rel, CRC: crc(served), Size: int64(len(served)),
-				FP: fp[:], HFP: hfp[:], MsgID: message.MessageID(hdr)}
+				FP: fp[:], HFP: hfp[:], MsgID: message.MessageID(hdr), Copy: x.reuse == reuseContent}
 			env := message.EncodeEnvelope(message.Envelope(hdr))
 			m.Flags = fromFlags(toFlags(x.flags))
 			if !x.date.IsZero() {
@@ -181,9 +184,10 @@ func (a *Account) contentElsewhere(fp message.FP, except uint32) bool {
 // Clients edit by APPEND-then-delete (detach an attachment, save a draft
 // again), so the answer is a new message, except for the one case where
 // an existing one is right: the same bytes are already in the target
-// folder, the same content is in another folder of the account, and the
-// client does not have the target open — a move done by FETCH + APPEND +
-// EXPUNGE (Outlook, Apple Mail) of a message that is already there.
+// folder as a copy the bridge made (a drag, migrate), the same content is
+// in another folder of the account, and the client does not have the
+// target open — a move done by FETCH + APPEND + EXPUNGE (Outlook, Apple
+// Mail) of a message that is already there.
 func (s *Session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
 	name = normName(name)
 	if s.unknown(name) {

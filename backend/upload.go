@@ -141,6 +141,20 @@ func (a *Account) remoteExact(ctx context.Context, b *mailbox, it uploadItem) (i
 	if len(cands) == 0 {
 		return 0, nil
 	}
+	// Only copies the bridge made (or proved): never another APPEND.
+	_ = a.db.View(func(tx *store.Tx) error {
+		kept := cands[:0]
+		for _, u := range cands {
+			if m, err := tx.Message(b.id, uint32(u)); err == nil && m.Copy {
+				kept = append(kept, u)
+			}
+		}
+		cands = kept
+		return nil
+	})
+	if len(cands) == 0 {
+		return 0, nil
+	}
 	bodies, err := a.fetchRemoteBodies(ctx, b.name, cands)
 	if err != nil {
 		return 0, err
@@ -157,7 +171,7 @@ func (a *Account) remoteExact(ctx context.Context, b *mailbox, it uploadItem) (i
 			match = u
 		}
 	}
-	a.learnFPs(b, learned)
+	a.learnFPs(b, learned, false)
 	return match, nil
 }
 
@@ -190,13 +204,16 @@ func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadIte
 		if err != nil {
 			return out, errs, upstreamErr("FETCH", b.name, err)
 		}
+		proven := map[imap.UID]message.FP{}
 		for _, i := range uniq {
 			if u := found[i]; u != 0 {
 				out[i] = u
+				proven[u] = items[i].fp
 				continue
 			}
 			todo = append(todo, i)
 		}
+		a.learnFPs(b, proven, true)
 	} else {
 		for i := range items {
 			todo = append(todo, i)
@@ -270,7 +287,7 @@ func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadIte
 			settled = append(settled, keys[j])
 		}
 	}
-	a.learnFPs(b, learned)
+	a.learnFPs(b, learned, mode == uploadDedup)
 	a.unjournal(settled)
 	fillDups()
 	if firstErr != nil {
@@ -377,23 +394,25 @@ func (a *Account) learnFromServer(ctx context.Context, b *mailbox, uids map[imap
 		for u, body := range bodies {
 			learned[u] = message.ContentFP(body)
 		}
-		a.learnFPs(b, learned)
+		a.learnFPs(b, learned, false)
 		start = end
 	}
 	return nil
 }
 
-// learnFPs records content fingerprints of upstream messages in the mirror.
-func (a *Account) learnFPs(b *mailbox, fps map[imap.UID]message.FP) {
+// learnFPs records content fingerprints of upstream messages in the
+// mirror; copy marks them as copies of existing mail (store.Message.Copy).
+func (a *Account) learnFPs(b *mailbox, fps map[imap.UID]message.FP, isCopy bool) {
 	if len(fps) == 0 {
 		return
 	}
 	err := a.db.Update(func(tx *store.Tx) error {
 		for uid, fp := range fps {
 			m, err := tx.Message(b.id, uint32(uid))
-			if err != nil || bytes.Equal(m.FP, fp[:]) {
+			if err != nil || (bytes.Equal(m.FP, fp[:]) && (m.Copy || !isCopy)) {
 				continue
 			}
+			m.Copy = m.Copy || isCopy
 			m.FP = append([]byte(nil), fp[:]...)
 			if err := tx.PutMessage(b.id, m); err != nil {
 				return err

@@ -177,6 +177,11 @@ type Message struct {
 	UIDL      string   `json:"uidl,omitempty"`
 	Ext       string   `json:"ext,omitempty"`  // identity inside the archive file (PST item ID)
 	Seen      bool     `json:"seen,omitempty"` // still present at the last scan (used during re-index)
+	// Copy marks a message the bridge put in a writable folder as a copy
+	// of mail that exists elsewhere (a drag, migrate, a POP delivery), or a
+	// server message whose content it proved equal to such mail; never a
+	// client's APPEND. Only a copy may answer an APPEND of the same bytes.
+	Copy bool `json:"copy,omitempty"`
 }
 
 // InternalDate returns the stored date with its zone.

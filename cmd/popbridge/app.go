@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/popbridge/popbridge/backend"
 	"github.com/popbridge/popbridge/backend/archive"
@@ -96,7 +97,14 @@ func openAppFor(cfg *Config, log *slog.Logger, exclusive bool) (*app, error) {
 		}
 		pool = p
 	}
-	db, err := store.Open(dbPath(cfg), store.Options{})
+	// A command run alone fails fast when the data dir is in use; serve
+	// waits a little, so that a `popbridge status` that happened to open
+	// the data dir while serve was starting does not stop it.
+	timeout := time.Second
+	if !exclusive {
+		timeout = 5 * time.Second
+	}
+	db, err := store.Open(dbPath(cfg), store.Options{Timeout: timeout})
 	if err != nil {
 		if pool != nil {
 			pool.Close()

@@ -1758,7 +1758,7 @@ func (v *validator) pop3(accounts []POP3Config, prefix string, hasUpstream bool)
 			p.DeliverTo = prefix + "/Inbox"
 		} else if d := p.DeliverTo; strings.HasPrefix(d, prefix+"/") && strings.TrimSpace(d[len(prefix)+1:]) == "" || strings.TrimSpace(d) == "" || d == prefix {
 			v.errf(key+".deliver_to", "%q is not a folder: use a folder under %q (kept locally, e.g. %q) or an upstream folder such as \"INBOX\"", d, prefix+"/", prefix+"/Inbox")
-		} else if !strings.HasPrefix(d, prefix+"/") && !hasUpstream {
+		} else if !strings.HasPrefix(d, prefix+"/") && !hasUpstream && !strings.EqualFold(d, "INBOX") {
 			v.errf(key+".deliver_to", "%q is an upstream folder, but there is no [upstream]: configure it, or deliver under %q", d, prefix+"/")
 		}
 		if !v.idx.has(key + ".max_message_size") {

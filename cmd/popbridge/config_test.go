@@ -257,7 +257,7 @@ func TestValidationErrors(t *testing.T) {
 		{"pop3 interval short", pop + "interval = \"10s\"\n", `:5: pop3[0].interval: must be at least 30s (got 10s)`},
 		{"pop3 delete_after without leave", pop + "leave_on_server = false\ndelete_after = \"30d\"\n", `:6: pop3[0].delete_after: only applies with leave_on_server = true`},
 		{"pop3 delete_after zero", pop + "delete_after = \"0s\"\n", `:5: pop3[0].delete_after: must be positive`},
-		{"pop3 deliver_to upstream without upstream", pop + "deliver_to = \"INBOX\"\n", `:5: pop3[0].deliver_to: "INBOX" is an upstream folder, but there is no [upstream]`},
+		{"pop3 deliver_to upstream without upstream", pop + "deliver_to = \"Archive\"\n", `:5: pop3[0].deliver_to: "Archive" is an upstream folder, but there is no [upstream]`},
 		{"pop3 deliver_to empty", pop + "deliver_to = \"Local/\"\n", `:5: pop3[0].deliver_to: "Local/" is not a folder`},
 		{"pop3 max size zero", pop + "max_message_size = 0\n", `:5: pop3[0].max_message_size: must be positive`},
 

@@ -29,6 +29,17 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+// runningStatus asks the running bridge only: polling with getStatus, which
+// opens the data dir itself when no bridge answers yet, would hold the
+// database lock that the starting bridge needs.
+func runningStatus(cfg *Config) (*statusReport, error) {
+	var rep statusReport
+	if err := callControl(cfg, "GET", "/status", 30*time.Second, &rep); err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
+
 // proc is a `popbridge serve` child process.
 type proc struct {
 	cmd *exec.Cmd
@@ -46,7 +57,7 @@ func startProc(t *testing.T, bin, cfgPath string, cfg *Config) *proc {
 	t.Cleanup(func() { p.kill() })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		rep, err := getStatus(cfg)
+		rep, err := runningStatus(cfg)
 		if err == nil && rep.Running && !rep.Indexed.IsZero() {
 			return p
 		}

@@ -105,7 +105,7 @@ func startBridge(t *testing.T, cfgPath string) *bridge {
 	// Ready when the first index run is complete (the control endpoint says so).
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		rep, err := getStatus(cfg)
+		rep, err := runningStatus(cfg)
 		if err == nil && rep.Running && !rep.Indexed.IsZero() {
 			break
 		}

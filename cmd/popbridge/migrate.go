@@ -36,6 +36,7 @@ type migrateRequest struct {
 	Folders []string `json:"folders,omitempty"`
 	Move    bool     `json:"move,omitempty"`
 	DryRun  bool     `json:"dry_run,omitempty"`
+	Content bool     `json:"content,omitempty"` // verify: compare full bytes
 }
 
 // migrateEvent is one NDJSON line of the control endpoint's answer.
@@ -44,6 +45,7 @@ type migrateEvent struct {
 	Progress *backend.MigrateProgress `json:"progress,omitempty"`
 	Result   *backend.MigrateResult   `json:"result,omitempty"`
 	Verify   *backend.VerifyReport    `json:"verify,omitempty"`
+	VProg    *backend.VerifyProgress  `json:"verify_progress,omitempty"`
 	Error    string                   `json:"error,omitempty"`
 }
 
@@ -59,7 +61,7 @@ func parseDay(s, flagName string) (time.Time, error) {
 }
 
 func (r migrateRequest) options(cfg *Config) (backend.MigrateOptions, error) {
-	o := backend.MigrateOptions{Folders: r.Folders, Move: r.Move, Mapping: cfg.Migrate.Folders, DailyLimit: int64(cfg.Migrate.DailyLimit)}
+	o := backend.MigrateOptions{Folders: r.Folders, Move: r.Move, Mapping: cfg.Migrate.Folders, DailyLimit: int64(cfg.Migrate.DailyLimit), Content: r.Content}
 	var err error
 	if o.Since, err = parseDay(r.Since, "since"); err != nil {
 		return o, err
@@ -194,7 +196,7 @@ func quotaRefusal(p *backend.Plan) string {
 func printPlan(w io.Writer, p *backend.Plan) {
 	fmt.Fprintf(w, "Migration plan\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tSIZE\tON SERVER\tTO UPLOAD\tUPLOAD SIZE\n")
+	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tSIZE\tON SERVER\tTO UPLOAD\tUPLOAD SIZE\tREPEATS\n")
 	var create []string
 	var in, on, up int
 	var bytes, upb int64
@@ -204,7 +206,7 @@ func printPlan(w io.Writer, p *backend.Plan) {
 			target += " (new)"
 			create = append(create, f.Target)
 		}
-		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%s\t%d\t%d\t%s\n", f.Source, target, f.InScope, humanBytes(f.Bytes), f.OnServer, f.ToUpload, humanBytes(f.UploadBytes))
+		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%s\t%d\t%d\t%s\t%d\n", f.Source, target, f.InScope, humanBytes(f.Bytes), f.OnServer, f.ToUpload, humanBytes(f.UploadBytes), f.Repeats)
 		in, on, up = in+f.InScope, on+f.OnServer, up+f.ToUpload
 		bytes, upb = bytes+f.Bytes, upb+f.UploadBytes
 	}
@@ -234,6 +236,9 @@ func printMigrateResult(w io.Writer, r *backend.MigrateResult) {
 	for _, f := range r.Folders {
 		if f.Error != "" {
 			fmt.Fprintf(w, "  %s: %s\n", f.Source, f.Error)
+		}
+		for _, m := range f.Failures {
+			fmt.Fprintf(w, "  %s UID %d (%s, from %s, %q, %s) stays local: %s\n", f.Source, m.UID, m.Date.Format("2006-01-02"), m.From, m.Subject, m.MessageID, m.Reason)
 		}
 	}
 	if r.Stopped != "" {
@@ -383,6 +388,7 @@ func verifyHandler(a *app) http.HandlerFunc {
 		send := ndjson(w)
 		o, err := req.options(a.cfg)
 		if err == nil {
+			o.VerifyProgress = func(p backend.VerifyProgress) { send(migrateEvent{VProg: &p}) }
 			var rep *backend.VerifyReport
 			rep, err = a.acct.Verify(r.Context(), o)
 			if err == nil {
@@ -395,8 +401,9 @@ func verifyHandler(a *app) http.HandlerFunc {
 }
 
 func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("verify", "[-config FILE] [-since DATE] [-before DATE] [-folder NAME]… [-report FILE.json|FILE.csv]", stderr)
+	fs := newFlagSet("verify", "[-config FILE] [-content] [-since DATE] [-before DATE] [-folder NAME]… [-report FILE.json|FILE.csv]", stderr)
 	cfgPath := fs.String("config", "", "configuration file")
+	content := fs.Bool("content", false, "compare every message's full bytes with the server's (reads everything from the server; slower)")
 	report := fs.String("report", "", "where to write the list of missing messages (.json or .csv; default data_dir/verify-report.json)")
 	var r migrateRequest
 	var folders multiFlag
@@ -405,6 +412,7 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r.Folders = folders
+	r.Content = *content
 	cfg, err := loadConfigFlag(*cfgPath, stderr)
 	if err != nil {
 		return fail(stderr, err)
@@ -414,10 +422,14 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	progress := verifyProgress(stdout)
 	var rep *backend.VerifyReport
 	err = streamControl(ctx, cfg, "/verify", r, func(ev migrateEvent) {
 		if ev.Verify != nil {
 			rep = ev.Verify
+		}
+		if ev.VProg != nil {
+			progress(*ev.VProg)
 		}
 	})
 	if errors.Is(err, errNoBridge) {
@@ -439,6 +451,7 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			if err != nil {
 				return err
 			}
+			o.VerifyProgress = progress
 			rep, err = a.acct.Verify(ctx, o)
 			return err
 		}()
@@ -454,25 +467,47 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tPRESENT\tMISSING\n")
+	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tPRESENT\tMISSING\tDIFFERENT\n")
 	for _, f := range rep.Folders {
-		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%d\t%d\n", f.Source, f.Target, f.InScope, f.Present, f.Missing)
+		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%d\t%d\t%d\n", f.Source, f.Target, f.InScope, f.Present, f.Missing, f.Differ)
 	}
 	tw.Flush()
+	how := "header fields and size"
+	if rep.Content {
+		how = "full content"
+	}
 	if rep.OK {
-		fmt.Fprintf(stdout, "\nOK: every in-scope legacy message is on the server. Report: %s\n", path)
+		fmt.Fprintf(stdout, "\nOK: every in-scope legacy message is on the server (compared by %s). Report: %s\n", how, path)
+		if !rep.Content {
+			fmt.Fprintf(stdout, "For a byte-by-byte proof before you retire the old PC, run 'popbridge verify -content'.\n")
+		}
 		return 0
 	}
-	fmt.Fprintf(stdout, "\nMISSING %d messages (listed in %s):\n", len(rep.Missing), path)
+	fmt.Fprintf(stdout, "\nNOT ON THE SERVER: %d messages (compared by %s; listed in %s):\n", len(rep.Missing), how, path)
 	for i, m := range rep.Missing {
 		if i == 20 {
 			fmt.Fprintf(stdout, "  … and %d more\n", len(rep.Missing)-20)
 			break
 		}
-		fmt.Fprintf(stdout, "  %s UID %d → %s: %s, from %s, %q, %s\n", m.Folder, m.UID, m.Target, m.Date.Format("2006-01-02"), m.From, m.Subject, m.MessageID)
+		fmt.Fprintf(stdout, "  %s UID %d → %s: %s: %s, from %s, %q, %s\n", m.Folder, m.UID, m.Target, m.Problem, m.Date.Format("2006-01-02"), m.From, m.Subject, m.MessageID)
+		if m.Detail != "" {
+			fmt.Fprintf(stdout, "    %s\n", m.Detail)
+		}
 	}
 	fmt.Fprintf(stdout, "Run 'popbridge migrate' to upload them.\n")
 	return 1
+}
+
+// verifyProgress reports verify's reading of the server, throttled.
+func verifyProgress(stdout io.Writer) func(backend.VerifyProgress) {
+	var last time.Time
+	return func(p backend.VerifyProgress) {
+		if time.Since(last) < 2*time.Second && p.Done != p.Total {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(stdout, "verify: %s: %d/%d messages read (%s)\n", p.Folder, p.Done, p.Total, humanBytes(p.Bytes))
+	}
 }
 
 func writeVerifyReport(path string, rep *backend.VerifyReport) error {
@@ -483,9 +518,9 @@ func writeVerifyReport(path string, rep *backend.VerifyReport) error {
 	defer f.Close()
 	if strings.HasSuffix(strings.ToLower(path), ".csv") {
 		w := csv.NewWriter(f)
-		w.Write([]string{"folder", "target", "uid", "date", "from", "subject", "message_id"})
+		w.Write([]string{"folder", "target", "uid", "date", "from", "subject", "message_id", "problem", "detail"})
 		for _, m := range rep.Missing {
-			w.Write([]string{m.Folder, m.Target, fmt.Sprint(m.UID), m.Date.Format(time.RFC3339), m.From, m.Subject, m.MessageID})
+			w.Write([]string{m.Folder, m.Target, fmt.Sprint(m.UID), m.Date.Format(time.RFC3339), m.From, m.Subject, m.MessageID, m.Problem, m.Detail})
 		}
 		w.Flush()
 		return w.Error()

@@ -95,7 +95,7 @@ deliver_to = "INBOX"
 	// Let the round finish, then count: exactly once each.
 	deadline = time.Now().Add(60 * time.Second)
 	for {
-		rep, err := getStatus(cfg)
+		rep, err := runningStatus(cfg)
 		if err == nil && len(rep.POP3) == 1 && rep.POP3[0].LastResult != "" && !rep.POP3[0].LastSuccess.IsZero() && rep.POP3[0].Tracked >= n {
 			break
 		}
