@@ -40,6 +40,7 @@ type mailbox struct {
 
 	remote bool       // mirror of an upstream folder
 	syncMu sync.Mutex // one upstream sync of this folder at a time
+	synced time.Time  // start of the last complete sync (under syncMu)
 
 	mu          sync.Mutex
 	name        string
@@ -47,6 +48,16 @@ type mailbox struct {
 	uidNext     uint32
 	msgs        []msgInfo
 	changed     chan struct{} // closed and replaced on every change (wakes IDLE)
+
+	// Upstream mirrors: the local-change generation and the UIDs each
+	// change touched. A STORE or EXPUNGE the bridge sends marks its UIDs
+	// (inFlight while it runs); a sync that began before a mark does not
+	// apply what it read of those UIDs, which may predate the change.
+	gen     uint64
+	touched map[imap.UID]uint64
+	// expunging holds the bytes of upstream messages being expunged, for
+	// sessions that FETCH them before the mirror drops them into limbo.
+	expunging map[imap.UID][]byte
 
 	views  map[*view]struct{}      // sessions that have it selected
 	events []event                 // changes not yet applied by every view
@@ -77,8 +88,18 @@ type limboItem struct {
 	info msgInfo
 	rec  *store.Message // its index record (owned copies are gone from the store)
 	file string         // a bridge-owned file to remove once no view holds it
-	refs int            // views that still hold it
+	body []byte         // an upstream message's bytes, read before it was expunged
+	// holders are the views that still address it: those that had it, and
+	// those that had yet to apply its arrival when it left.
+	holders map[*view]bool
 }
+
+// Limbo bounds for upstream messages: bytes are kept for messages up to
+// limboMessage, at most limboBytes per expunge.
+const (
+	limboMessage = 1 << 20
+	limboBytes   = 16 << 20
+)
 
 // gone describes a message leaving a mailbox: its index record (nil when
 // it is still in the store, as hidden legacy messages are) and the
@@ -86,6 +107,7 @@ type limboItem struct {
 type gone struct {
 	rec  *store.Message
 	file string
+	body []byte // upstream messages: bytes kept for sessions not told yet
 }
 
 // signalLocked wakes every IDLE waiting on this mailbox.
@@ -96,7 +118,7 @@ func (b *mailbox) signalLocked() {
 
 func loadMailbox(a *Account, f *store.Folder) (*mailbox, error) {
 	b := &mailbox{acct: a, id: f.ID, remote: f.Remote, name: f.Name, uidValidity: f.UIDValidity, uidNext: f.UIDNext, changed: make(chan struct{}),
-		views: map[*view]struct{}{}, limbo: map[imap.UID]*limboItem{}}
+		views: map[*view]struct{}{}, limbo: map[imap.UID]*limboItem{}, touched: map[imap.UID]uint64{}, expunging: map[imap.UID][]byte{}}
 	err := a.db.View(func(tx *store.Tx) error {
 		return tx.ForEachMessage(f.ID, func(m *store.Message) error {
 			if !m.Hidden {
@@ -235,13 +257,13 @@ func (b *mailbox) removeLocked(uids map[imap.UID]gone) {
 	b.msgs = kept
 	for _, m := range removed {
 		g := uids[m.uid]
-		it := &limboItem{info: m, rec: g.rec, file: g.file}
+		it := &limboItem{info: m, rec: g.rec, file: g.file, body: g.body, holders: map[*view]bool{}}
 		for v := range b.views {
-			if v.holds(m.uid) {
-				it.refs++
+			if v.holds(m.uid) || v.pendingArrivalLocked(m.uid) {
+				it.holders[v] = true
 			}
 		}
-		if it.refs == 0 {
+		if len(it.holders) == 0 {
 			b.releaseLocked(it)
 		} else {
 			b.limbo[m.uid] = it
@@ -263,14 +285,23 @@ func (b *mailbox) releaseLocked(it *limboItem) {
 	}
 }
 
-// unrefLocked drops one view's hold on a limbo message.
-func (b *mailbox) unrefLocked(uid imap.UID) {
+// unrefLocked drops view v's hold on a limbo message.
+func (b *mailbox) unrefLocked(uid imap.UID, v *view) {
 	if it := b.limbo[uid]; it != nil {
-		it.refs--
-		if it.refs <= 0 {
+		delete(it.holders, v)
+		if len(it.holders) == 0 {
 			b.releaseLocked(it)
 		}
 	}
+}
+
+// limboRecLocked returns the record of a message that left the folder but
+// is still held by some view (nil if there is none).
+func (b *mailbox) limboRecLocked(uid imap.UID) (*store.Message, *limboItem) {
+	if it := b.limbo[uid]; it != nil && it.rec != nil {
+		return it.rec, it
+	}
+	return nil, nil
 }
 
 // setFlagsLocked replaces the flags of uid and notifies the other
@@ -305,6 +336,37 @@ func (b *mailbox) trimLocked() {
 	if n := int(low - b.evBase); n > 0 {
 		b.events = append(b.events[:0], b.events[n:]...)
 		b.evBase = low
+	}
+}
+
+// keptBody returns the bytes kept for an upstream message that is being
+// or was expunged, if any.
+func (b *mailbox) keptBody(uid imap.UID) ([]byte, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if body, ok := b.expunging[uid]; ok {
+		return body, true
+	}
+	if it := b.limbo[uid]; it != nil && it.body != nil {
+		return it.body, true
+	}
+	return nil, false
+}
+
+// inFlight marks a UID whose change is on its way to the server.
+const inFlight = ^uint64(0)
+
+// touch marks uids as changed locally (inFlight while the server is asked).
+func (b *mailbox) touch(uids []imap.UID, inflight bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.gen++
+	g := b.gen
+	if inflight {
+		g = inFlight
+	}
+	for _, u := range uids {
+		b.touched[u] = g
 	}
 }
 

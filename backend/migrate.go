@@ -1013,10 +1013,7 @@ func (a *Account) hashServerBodies(ctx context.Context, folder string, uids []im
 	sec := &imap.FetchItemBodySection{Peek: true}
 	var bytesRead int64
 	done := 0
-	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
-		if _, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-			return err
-		}
+	err := a.pool.DoSelected(ctx, folder, true, true, func(c *imapclient.Client) error {
 		cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sec}})
 		for {
 			msg := cmd.Next()

@@ -35,6 +35,7 @@ var headerFPSection = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHe
 
 const remoteTimeout = 2 * time.Minute
 
+
 // syncChunk is how many new messages a mirror sync commits at a time.
 var syncChunk = 2000
 
@@ -169,6 +170,14 @@ func (a *Account) SyncRemote(ctx context.Context, name string) error {
 // syncRemote is SyncRemote; without sweep only new UIDs are read (cheap,
 // used around uploads; expunges wait for the next full sync).
 func (a *Account) syncRemote(ctx context.Context, name string, sweep bool) error {
+	return a.syncRemoteIf(ctx, name, sweep, time.Time{})
+}
+
+// syncRemoteIf is syncRemote, skipped when a full sync of the folder that
+// began at or after since has completed meanwhile (a burst of SELECTs
+// from a client's many connections shares one sync; none of them is
+// answered from a mirror older than its request).
+func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, since time.Time) error {
 	if a.pool == nil {
 		return nil
 	}
@@ -185,7 +194,14 @@ func (a *Account) syncRemote(ctx context.Context, name string, sweep bool) error
 	}
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
-	return a.pool.Do(ctx, func(c *imapclient.Client) error {
+	if !since.IsZero() && !b.synced.Before(since) {
+		return nil
+	}
+	started := time.Now()
+	b.mu.Lock()
+	startGen := b.gen
+	b.mu.Unlock()
+	err = a.pool.Do(ctx, func(c *imapclient.Client) error {
 		sd, err := c.Select(name, &imap.SelectOptions{ReadOnly: true}).Wait()
 		if err != nil {
 			return err
@@ -266,7 +282,7 @@ func (a *Account) syncRemote(ctx context.Context, name string, sweep bool) error
 				// UIDs in ascending order (all do in practice): a chunk
 				// must hold every UID below its highest.
 				if ascending && len(adds) >= syncChunk {
-					if err := a.applyRemote(b, present, known, adds, envs, m.UID+1); err != nil {
+					if err := a.applyRemote(b, startGen, present, known, adds, envs, m.UID+1); err != nil {
 						cmd.Close()
 						return err
 					}
@@ -278,8 +294,12 @@ func (a *Account) syncRemote(ctx context.Context, name string, sweep bool) error
 			}
 		}
 		sort.Slice(adds, func(i, j int) bool { return adds[i].UID < adds[j].UID })
-		return a.applyRemote(b, present, known, adds, envs, uint32(sd.UIDNext))
+		return a.applyRemote(b, startGen, present, known, adds, envs, uint32(sd.UIDNext))
 	})
+	if err == nil && sweep {
+		b.synced = started // (under syncMu)
+	}
+	return err
 }
 
 func flagStrings(fl []imap.Flag) []string {
@@ -325,13 +345,23 @@ func (a *Account) resetRemote(b *mailbox, f *store.Folder, uidValidity uint32) e
 }
 
 // applyRemote commits a sync result, then updates the mailbox view.
-func (a *Account) applyRemote(b *mailbox, present map[uint32][]string, highest uint32, adds []*store.Message, envs map[uint32][]byte, uidNext uint32) error {
+// startGen is the mailbox's change generation when the sync began: what
+// it read of UIDs the bridge changed since is not applied.
+func (a *Account) applyRemote(b *mailbox, startGen uint64, present map[uint32][]string, highest uint32, adds []*store.Message, envs map[uint32][]byte, uidNext uint32) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	left := map[imap.UID]gone{}
 	changed := map[imap.UID][]string{}
+	for u, g := range b.touched {
+		if g <= startGen {
+			delete(b.touched, u) // (syncs run one at a time per folder)
+		}
+	}
 	for _, m := range b.msgs {
 		if uint32(m.uid) > highest {
+			continue
+		}
+		if _, recent := b.touched[m.uid]; recent {
 			continue
 		}
 		fl, ok := present[uint32(m.uid)]
@@ -402,45 +432,81 @@ func (a *Account) fetchRemoteBodies(ctx context.Context, folder string, uids []i
 	if len(uids) == 0 {
 		return out, nil
 	}
-	sec := &imap.FetchItemBodySection{Peek: true}
-	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
-		if _, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-			return err
-		}
-		cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sec}})
-		for {
-			msg := cmd.Next()
-			if msg == nil {
-				break
-			}
-			var uid imap.UID
-			var body []byte
-			for {
-				item := msg.Next()
-				if item == nil {
-					break
-				}
-				switch it := item.(type) {
-				case imapclient.FetchItemDataUID:
-					uid = it.UID
-				case imapclient.FetchItemDataBodySection:
-					if it.Literal != nil {
-						b, err := io.ReadAll(it.Literal)
-						if err != nil {
-							cmd.Close()
-							return err
-						}
-						body = b
-					}
-				}
-			}
-			if uid != 0 && body != nil {
-				out[uid] = body
-			}
-		}
-		return cmd.Close()
+	err := a.pool.DoSelected(ctx, folder, true, false, func(c *imapclient.Client) error {
+		var err error
+		out, err = fetchBodies(c, uids)
+		return err
 	})
 	return out, err
+}
+
+// fetchBodies fetches BODY.PEEK[] of uids in the selected mailbox.
+// imapclient can silently return fewer messages than a UID FETCH names:
+// the missing ones are asked for once more.
+func fetchBodies(c *imapclient.Client, uids []imap.UID) (map[imap.UID][]byte, error) {
+	out, err := fetchBodiesOnce(c, uids)
+	if err != nil || len(out) == len(uids) {
+		return out, err
+	}
+	var again []imap.UID
+	for _, u := range uids {
+		if _, ok := out[u]; !ok {
+			again = append(again, u)
+		}
+	}
+	// (A pooled connection may not have been told of newer messages yet.)
+	if err := c.Noop().Wait(); err != nil {
+		return out, err
+	}
+	more, err := fetchBodiesOnce(c, again)
+	for u, b := range more {
+		out[u] = b
+	}
+	return out, err
+}
+
+func fetchBodiesOnce(c *imapclient.Client, uids []imap.UID) (map[imap.UID][]byte, error) {
+	out := make(map[imap.UID][]byte, len(uids))
+	sec := &imap.FetchItemBodySection{Peek: true}
+	cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sec}})
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		var uid imap.UID
+		var body []byte
+		for {
+			item := msg.Next()
+			if item == nil {
+				break
+			}
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = it.UID
+			case imapclient.FetchItemDataBodySection:
+				if it.Literal != nil {
+					b, err := io.ReadAll(it.Literal)
+					if err != nil {
+						cmd.Close()
+						return out, err
+					}
+					body = b
+				}
+			}
+		}
+		if uid != 0 && body != nil {
+			out[uid] = body
+		}
+	}
+	return out, cmd.Close()
+}
+
+// fetchBodiesOn is fetchBodies for a best effort: what could not be read
+// is simply absent.
+func fetchBodiesOn(c *imapclient.Client, uids []imap.UID) map[imap.UID][]byte {
+	out, _ := fetchBodies(c, uids)
+	return out
 }
 
 // remoteStore sends a STORE to the server, then mirrors the flags the
@@ -449,13 +515,14 @@ func (a *Account) remoteStore(b *mailbox, uids []imap.UID, op *imap.StoreFlags) 
 	if len(uids) == 0 {
 		return nil
 	}
+	// A sync running meanwhile may read the flags before the STORE: it
+	// leaves these UIDs alone (see mailbox.touched).
+	b.touch(uids, true)
+	defer b.touch(uids, false)
 	ctx, cancel := a.remoteCtx()
 	defer cancel()
 	newFlags := map[imap.UID][]string{}
-	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
-		if _, err := c.Select(b.name, nil).Wait(); err != nil {
-			return err
-		}
+	err := a.pool.DoSelected(ctx, b.name, false, true, func(c *imapclient.Client) error {
 		msgs, err := c.Store(imap.UIDSetNum(uids...), &imap.StoreFlags{Op: op.Op, Flags: op.Flags}, nil).Collect()
 		if err != nil {
 			return err
@@ -509,11 +576,43 @@ func (a *Account) remoteExpunge(b *mailbox, uids []imap.UID) error {
 	if len(uids) == 0 {
 		return nil
 	}
+	// A sync running meanwhile leaves these UIDs alone (it would drop
+	// them from the mirror without the bytes kept below).
+	b.touch(uids, true)
+	defer b.touch(uids, false)
 	ctx, cancel := a.remoteCtx()
 	defer cancel()
-	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
-		if _, err := c.Select(b.name, nil).Wait(); err != nil {
-			return err
+	// Sessions that still show these messages may FETCH them until they
+	// are told (RFC 3501 7.4.1): keep the bytes of small ones for them.
+	// With several sessions on the folder, keep them all (one may open
+	// the folder while this runs, showing a message expunged meanwhile).
+	var keep []imap.UID
+	b.mu.Lock()
+	var budget int64 = limboBytes
+	for _, uid := range uids {
+		info, _, ok := b.infoLocked(uid)
+		if !ok || info.size > limboMessage || info.size > budget {
+			continue
+		}
+		held := len(b.views) > 1
+		for v := range b.views {
+			held = held || v.holds(uid)
+		}
+		if held {
+			keep = append(keep, uid)
+			budget -= info.size
+		}
+	}
+	b.mu.Unlock()
+	var kept map[imap.UID][]byte
+	err := a.pool.DoSelected(ctx, b.name, false, true, func(c *imapclient.Client) error {
+		if len(keep) > 0 {
+			kept = fetchBodiesOn(c, keep)
+			b.mu.Lock()
+			for u, body := range kept {
+				b.expunging[u] = body
+			}
+			b.mu.Unlock()
 		}
 		set := imap.UIDSetNum(uids...)
 		if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
@@ -524,16 +623,23 @@ func (a *Account) remoteExpunge(b *mailbox, uids []imap.UID) error {
 		}
 		return c.Expunge().Close()
 	})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for u := range kept {
+		delete(b.expunging, u) // limbo takes them over
+	}
 	if err != nil {
 		return upstreamErr("EXPUNGE", b.name, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	left := map[imap.UID]gone{}
 	err = a.db.Update(func(tx *store.Tx) error {
 		for _, uid := range uids {
+			m, err := tx.Message(b.id, uint32(uid))
+			if err != nil {
+				continue
+			}
 			if err := tx.DeleteMessage(b.id, uint32(uid)); err == nil {
-				left[uid] = gone{}
+				left[uid] = gone{rec: m, body: kept[uid]}
 			}
 		}
 		return nil
@@ -598,7 +704,9 @@ func (a *Account) syncBeforeUse(name string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := a.SyncRemote(ctx, name); err != nil && !errors.Is(err, store.ErrNoFolder) {
+	// Changes made through the bridge are mirrored as they happen; this
+	// catches those made elsewhere.
+	if err := a.syncRemoteIf(ctx, name, true, time.Now()); err != nil && !errors.Is(err, store.ErrNoFolder) {
 		a.log.Warn("upstream sync failed; serving the last known state", "mailbox", name, "err", err)
 	}
 }
@@ -608,7 +716,11 @@ func (a *Account) syncBeforeUse(name string) {
 func (a *Account) remoteFolderOp(op, name string, fn func(c *imapclient.Client) error) error {
 	ctx, cancel := a.remoteCtx()
 	defer cancel()
-	if err := a.pool.Do(ctx, fn); err != nil {
+	err := a.pool.Do(ctx, fn)
+	if op == "DELETE" || op == "RENAME" {
+		a.pool.Invalidate() // pooled connections may have it selected
+	}
+	if err != nil {
 		return upstreamErr(op, name, err)
 	}
 	if err := a.SyncFolders(ctx); err != nil {
@@ -873,10 +985,7 @@ func (a *Account) remoteSearch(folder string, c *imap.SearchCriteria) (imap.UIDS
 	ctx, cancel := a.remoteCtx()
 	defer cancel()
 	var out imap.UIDSet
-	err := a.pool.Do(ctx, func(cl *imapclient.Client) error {
-		if _, err := cl.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-			return err
-		}
+	err := a.pool.DoSelected(ctx, folder, true, true, func(cl *imapclient.Client) error {
 		d, err := cl.UIDSearch(c, nil).Wait()
 		if err != nil {
 			return err

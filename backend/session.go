@@ -176,7 +176,7 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	for _, f := range folders {
 		match := false
 		for _, p := range patterns {
-			if imapserver.MatchList(f.Name, '/', canonInbox(ref), canonInbox(ref+p)[len(ref):]) || imapserver.MatchList(f.Name, '/', ref, p) {
+			if imapserver.MatchList(f.Name, '/', canonInbox(ref), canonInbox(ref + p)[len(ref):]) || imapserver.MatchList(f.Name, '/', ref, p) {
 				match = true
 				break
 			}

@@ -300,12 +300,17 @@ func (s *Session) copyMessages(numSet imap.NumSet, dest string) (*imap.CopyData,
 		folder = f
 		for i, t := range targets {
 			recs[i], _ = tx.Message(b.id, uint32(t.uid))
-			if recs[i] == nil && t.gone != nil {
-				recs[i] = t.gone.rec // expunged by another session meanwhile
-			}
 		}
 		return nil
 	})
+	// Expunged by another session meanwhile: copied from limbo.
+	b.mu.Lock()
+	for i, t := range targets {
+		if recs[i] == nil {
+			recs[i], _ = b.limboRecLocked(t.uid)
+		}
+	}
+	b.mu.Unlock()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -463,10 +468,7 @@ func (a *Account) remoteCopy(src, dst *mailbox, targets []target) (*imap.CopyDat
 	ctx, cancel := a.remoteCtx()
 	defer cancel()
 	var data *imap.CopyData
-	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
-		if _, err := c.Select(src.name, nil).Wait(); err != nil {
-			return err
-		}
+	err := a.pool.DoSelected(ctx, src.name, true, true, func(c *imapclient.Client) error {
 		d, err := c.Copy(imap.UIDSetNum(uids...), dst.name).Wait()
 		data = d
 		return err

@@ -127,10 +127,7 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 					// touches the envelope cache.
 					if needBody || markSeen || (options.Envelope && envs[i] == nil) || (options.BodyStructure != nil && bss[i] == nil) {
 						m, err := tx.Message(b.id, uint32(t.uid))
-						if err != nil && t.gone != nil && t.gone.rec != nil {
-							m, err = t.gone.rec, nil // expunged meanwhile: served from limbo
-						}
-						if err != nil {
+						if err != nil { // expunged meanwhile: see limbo below
 							recs[i] = nil
 							continue
 						}
@@ -145,10 +142,28 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 				return err
 			}
 		}
+		if needRec {
+			// Expunged by another session between resolving and reading:
+			// still served, from limbo.
+			b.mu.Lock()
+			for i, t := range chunk {
+				if recs[i] == nil {
+					if r, it := b.limboRecLocked(t.uid); r != nil {
+						recs[i], chunk[i].gone = r, it
+					}
+				}
+			}
+			b.mu.Unlock()
+		}
 		var remoteBodies map[imap.UID][]byte
 		if b.remote && (needBody || options.BodyStructure != nil) {
 			var want []imap.UID
+			kept := map[imap.UID][]byte{}
 			for i, t := range chunk {
+				if t.gone != nil && t.gone.body != nil {
+					kept[t.uid] = t.gone.body // expunged meanwhile: from limbo
+					continue
+				}
 				if needBody || bss[i] == nil {
 					want = append(want, t.uid)
 				}
@@ -158,6 +173,9 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			cancel()
 			if err != nil {
 				return upstreamErr("FETCH", name, err)
+			}
+			for u, body := range kept {
+				remoteBodies[u] = body
 			}
 		}
 		var seenUIDs []imap.UID
@@ -176,6 +194,11 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			if b.remote && (needBody || (options.BodyStructure != nil && bss[i] == nil)) {
 				var ok bool
 				if served, ok = remoteBodies[t.uid]; !ok {
+					// Expunged (through the bridge) since this FETCH began:
+					// its bytes are kept while sessions may still ask.
+					served, ok = b.keptBody(t.uid)
+				}
+				if !ok {
 					if firstErr == nil {
 						firstErr = errExpungeIssued(name)
 					}
@@ -554,13 +577,17 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 				}
 				var err error
 				rec, err = tx.Message(b.id, uint32(x.m.uid))
-				if err != nil && x.gone != nil && x.gone.rec != nil {
-					rec, err = x.gone.rec, nil
-				}
 				return err
 			})
 			if err != nil {
-				return nil, err
+				// Expunged by another session meanwhile: from limbo.
+				b.mu.Lock()
+				r, _ := b.limboRecLocked(x.m.uid)
+				b.mu.Unlock()
+				if r == nil || folder == nil {
+					return nil, err
+				}
+				rec = r
 			}
 			return s.a.readServed(folder, rec)
 		}

@@ -254,6 +254,10 @@ func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadIte
 		return out, errs, err
 	}
 	firstErr := a.appendParallel(ctx, b.name, items, todo, out, errs)
+	if firstErr == nil && a.mirrorAppended(b, items, todo, out, mode == uploadDedup, keys) {
+		fillDups()
+		return out, errs, nil
+	}
 	// Mirror what arrived: new UIDs only (an incremental sync).
 	if err := a.syncRemote(ctx, b.name, false); err != nil {
 		a.log.Warn("sync after upload", "mailbox", b.name, "err", err)
@@ -303,6 +307,76 @@ func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadIte
 	}
 	return out, errs, nil
 }
+
+// mirrorAppended records messages the server just confirmed (APPENDUID)
+// in the mirror directly from what was sent — the server's copy is those
+// bytes — instead of reading them back, when their UIDs follow the
+// mirror's highest UID without a gap (else a message someone else added
+// in between would be skipped by the next incremental sync). It also
+// settles their journal entries. It reports whether it did.
+func (a *Account) mirrorAppended(b *mailbox, items []uploadItem, todo []int, out []imap.UID, isCopy bool, keys []string) bool {
+	uids := make([]imap.UID, 0, len(todo))
+	for _, i := range todo {
+		if out[i] == 0 {
+			return false
+		}
+		uids = append(uids, out[i])
+	}
+	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
+	b.syncMu.Lock() // no sync adds these meanwhile
+	defer b.syncMu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var adds []*store.Message
+	err := a.db.Update(func(tx *store.Tx) error {
+		f, err := tx.Folder(b.name)
+		if err != nil {
+			return err
+		}
+		next := f.HighestUID + 1
+		for _, u := range uids {
+			if uint32(u) != next {
+				return errGap
+			}
+			next++
+		}
+		for _, i := range todo {
+			it := items[i]
+			hdr, _ := message.SplitHeader(it.body)
+			date := message.ClampDate(it.date)
+			_, off := date.Zone()
+			m := &store.Message{UID: uint32(out[i]), Src: store.SrcRemote, Size: int64(len(it.body)), Date: date.Unix(), DateZone: int32(off),
+				Flags: flagStrings(it.flags), HFP: append([]byte(nil), it.hfp[:]...), FP: append([]byte(nil), it.fp[:]...),
+				MsgID: message.MessageID(hdr), Copy: isCopy}
+			if err := tx.PutRemoteMessage(f, m); err != nil {
+				return err
+			}
+			if env := message.EncodeEnvelope(message.Envelope(hdr)); env != nil {
+				if err := tx.PutEnvelope(f.ID, m.UID, env); err != nil {
+					return err
+				}
+			}
+			adds = append(adds, m)
+		}
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, errGap) {
+			a.log.Warn("mirror uploaded messages", "mailbox", b.name, "err", err)
+		}
+		return false
+	}
+	sort.Slice(adds, func(i, j int) bool { return adds[i].UID < adds[j].UID })
+	b.appendLocked(adds, adds[len(adds)-1].UID+1)
+	return true
+}
+
+var errGap = errors.New("UIDs do not follow the mirror's highest")
 
 // refused reports whether err is the server's answer to one message (it
 // did not store it), rather than a lost connection of unknown outcome.

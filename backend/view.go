@@ -43,10 +43,8 @@ func (v *view) closeLocked() {
 	if _, ok := b.views[v]; !ok {
 		return
 	}
-	for _, e := range b.events[v.pos-b.evBase:] {
-		if e.kind == evExpunge && v.holds(e.uid) {
-			b.unrefLocked(e.uid)
-		}
+	for uid := range b.limbo {
+		b.unrefLocked(uid, v)
 	}
 	delete(b.views, v)
 	b.trimLocked()
@@ -63,6 +61,18 @@ func (v *view) seqOf(uid imap.UID) uint32 {
 }
 
 func (v *view) holds(uid imap.UID) bool { return v.seqOf(uid) != 0 }
+
+// pendingArrivalLocked reports whether v has yet to apply uid's arrival:
+// it will address the message once it polls.
+func (v *view) pendingArrivalLocked(uid imap.UID) bool {
+	b := v.box
+	for _, e := range b.events[v.pos-b.evBase:] {
+		if e.kind == evAppend && e.uid == uid {
+			return true
+		}
+	}
+	return false
+}
 
 // update is one unilateral response owed to the client.
 type update struct {
@@ -107,7 +117,7 @@ loop:
 				v.uids = append(v.uids[:seq-1], v.uids[seq:]...)
 				told--
 				ups = append(ups, update{kind: evExpunge, n: seq})
-				b.unrefLocked(e.uid)
+				b.unrefLocked(e.uid, v)
 			}
 		case evFlags:
 			if e.source == v {

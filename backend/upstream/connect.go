@@ -20,6 +20,11 @@ type conn struct {
 	caps     imap.CapSet // after login
 	lastUsed time.Time
 	authVia  string // how it logged in, e.g. "AUTHENTICATE PLAIN" (tests, debug log)
+	// selected is the mailbox DoSelected left selected ("" = none), selRO
+	// whether it was EXAMINEd, selGen the pool's selection generation then.
+	selected string
+	selRO    bool
+	selGen   uint64
 }
 
 // connect dials, secures, waits for the greeting and logs in. The caller

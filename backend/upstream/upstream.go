@@ -11,8 +11,12 @@
 //     back only when the TCP connection is closed. An idle connection is
 //     preferred over dialing; when every slot is busy, Do blocks. Check and
 //     Watch close an idle connection to free a slot if they must.
-//   - A connection is used by one borrower at a time and returned in the
+//   - A connection is used by one borrower at a time. Do returns it in the
 //     authenticated state: if fn left a mailbox selected, Do sends UNSELECT.
+//     DoSelected leaves its mailbox selected, so the next DoSelected of that
+//     mailbox skips the SELECT (a proxied FETCH or STORE is then one round
+//     trip); Invalidate forgets every such selection (a folder was renamed
+//     or deleted).
 //     Without UNSELECT the connection is closed instead of sending CLOSE,
 //     because CLOSE silently expunges \Deleted messages of a read-write
 //     mailbox. If that clean-up fails, fn's own result still stands (an
@@ -62,6 +66,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -148,6 +153,8 @@ type Pool struct {
 	slots chan struct{} // one token per existing connection (or one being dialed)
 	idle  chan *conn    // authenticated, unused; capacity MaxConnections
 	done  chan struct{} // closed by Close
+
+	selGen atomic.Uint64 // bumped by Invalidate
 
 	mu        sync.Mutex
 	closed    bool
@@ -313,7 +320,7 @@ func (p *Pool) Do(ctx context.Context, fn func(c *imapclient.Client) error) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	cn, err := p.get(ctx)
+	cn, err := p.getFor(ctx, "")
 	if err != nil {
 		return err
 	}
@@ -325,12 +332,104 @@ func (p *Pool) Do(ctx context.Context, fn func(c *imapclient.Client) error) erro
 		p.put(cn, keep) // also when fn panicked: keep is false then
 	}()
 	ferr := fn(cn.c)
-	keep, err = p.afterUse(ctx, cn, ferr)
+	keep, err = p.afterUse(ctx, cn, ferr, false)
 	return err
 }
 
+// DoSelected is Do with mailbox selected (EXAMINEd when readOnly) for fn,
+// which must not select anything else. The connection keeps the mailbox
+// selected afterwards; a connection that already has it (read-write, or
+// read-only when readOnly) is preferred and not selected again. Such a
+// connection's view of the mailbox may lag behind what other connections
+// did (servers announce new messages at their next command): with fresh,
+// a NOOP brings it up to date first — still one round trip less than
+// SELECT and UNSELECT. A tagged NO or BAD from fn deselects it, in case
+// the mailbox went away.
+func (p *Pool) DoSelected(ctx context.Context, mailbox string, readOnly, fresh bool, fn func(c *imapclient.Client) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cn, err := p.getFor(ctx, mailbox)
+	if err != nil {
+		return err
+	}
+	cn.dc.arm(p.opts.CommandTimeout)
+	stop := context.AfterFunc(ctx, cn.dc.abort)
+	keep := false
+	defer func() {
+		stop()
+		p.put(cn, keep)
+	}()
+	var ferr error
+	gen := p.selGen.Load()
+	if cn.selected != mailbox || cn.selGen != gen || (cn.selRO && !readOnly) || cn.c.State() != imap.ConnStateSelected {
+		cn.selected = ""
+		if _, ferr = cn.c.Select(mailbox, &imap.SelectOptions{ReadOnly: readOnly}).Wait(); ferr == nil {
+			cn.selected, cn.selRO, cn.selGen = mailbox, readOnly, gen
+		}
+	} else if fresh {
+		ferr = cn.c.Noop().Wait()
+	}
+	if ferr == nil {
+		ferr = fn(cn.c)
+	}
+	var ie *imap.Error
+	keepSel := ferr == nil || !errors.As(ferr, &ie)
+	keep, err = p.afterUse(ctx, cn, ferr, keepSel)
+	return err
+}
+
+// Invalidate makes every pooled connection select its mailbox again
+// before the next DoSelected (after a folder was renamed or deleted).
+func (p *Pool) Invalidate() { p.selGen.Add(1) }
+
+// getFor is get preferring an idle connection that has mailbox selected
+// ("" : one with nothing selected).
+func (p *Pool) getFor(ctx context.Context, mailbox string) (*conn, error) {
+	var taken []*conn
+scan:
+	for {
+		select {
+		case cn := <-p.idle:
+			taken = append(taken, cn)
+		default:
+			break scan
+		}
+	}
+	var pick *conn
+	gen := p.selGen.Load()
+	for _, cn := range taken {
+		if cn.selected == mailbox && (mailbox == "" || cn.selGen == gen) {
+			pick = cn
+			break
+		}
+	}
+	if pick == nil && len(taken) > 0 {
+		pick = taken[0]
+		for _, cn := range taken { // rather one with nothing selected
+			if cn.selected == "" {
+				pick = cn
+				break
+			}
+		}
+	}
+	for _, cn := range taken {
+		if cn != pick {
+			p.idle <- cn // never blocks: these came from it
+		}
+	}
+	if pick != nil {
+		if p.healthy(ctx, pick) {
+			return pick, nil
+		}
+		p.discard(pick)
+	}
+	return p.get(ctx)
+}
+
 // afterUse decides whether cn can go back to the pool and what Do returns.
-func (p *Pool) afterUse(ctx context.Context, cn *conn, ferr error) (bool, error) {
+// keepSelected leaves DoSelected's mailbox selected.
+func (p *Pool) afterUse(ctx context.Context, cn *conn, ferr error, keepSelected bool) (bool, error) {
 	broken := cn.c.State() == imap.ConnStateLogout || isClosed(cn.c)
 	switch {
 	case cn.dc.wasAborted():
@@ -364,7 +463,12 @@ func (p *Pool) afterUse(ctx context.Context, cn *conn, ferr error) (bool, error)
 	}
 	switch cn.c.State() {
 	case imap.ConnStateAuthenticated:
+		cn.selected = ""
 	case imap.ConnStateSelected:
+		if keepSelected && cn.selected != "" {
+			return true, ferr
+		}
+		cn.selected = ""
 		if !cn.caps.Has(imap.CapUnselect) {
 			return false, ferr
 		}
@@ -429,7 +533,13 @@ func (p *Pool) get(ctx context.Context) (*conn, error) {
 
 // healthy checks an idle connection before it is handed out.
 func (p *Pool) healthy(ctx context.Context, cn *conn) bool {
-	if isClosed(cn.c) || cn.c.State() != imap.ConnStateAuthenticated {
+	if isClosed(cn.c) {
+		return false
+	}
+	switch st := cn.c.State(); {
+	case st == imap.ConnStateAuthenticated && cn.selected == "":
+	case st == imap.ConnStateSelected && cn.selected != "":
+	default:
 		return false
 	}
 	if time.Since(cn.lastUsed) < p.healthAfter {
