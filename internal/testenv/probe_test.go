@@ -23,7 +23,7 @@ func TestProbeTranscripts(t *testing.T) {
 		"APPEND INBOX.Sent (\\Seen) \"02-Jan-2006 15:04:05 +0000\"",
 		"SELECT inbox", "UID FETCH 1:* (UID FLAGS RFC822.SIZE BODY.PEEK[])", "UID FETCH 100:* (UID)", "UID SEARCH ALL",
 		`UID SEARCH HEADER Message-ID "<x@y>"`, `STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT)`,
-		"UID COPY 1 INBOX.Trash", "UID MOVE 1 INBOX.Trash", "UID STORE 1 +FLAGS (\\Deleted)", "UID EXPUNGE 1", "UNSELECT", "LOGOUT",
+		"SELECT INBOX.Sent", "UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)", "UID FETCH 100:* (UID)", "UID COPY 1 INBOX.Trash", "UID MOVE 1 INBOX.Trash", "UID STORE 1 +FLAGS (\\Deleted)", "UID EXPUNGE 1", "UNSELECT", "LOGOUT",
 	}
 	probe := func(t *testing.T, s Server, user string) {
 		r := dialRaw(t, s.IMAPAddr())
@@ -42,6 +42,10 @@ func TestProbeTranscripts(t *testing.T) {
 	}
 	t.Run("courier", func(t *testing.T) {
 		c := StartCourier(t, CourierOptions{Folders: []string{"Sent", "Trash"}})
+		probe(t, c, "alice")
+	})
+	t.Run("cyrus", func(t *testing.T) {
+		c := StartCyrus(t, CyrusOptions{Folders: []string{"Sent", "Trash"}})
 		probe(t, c, "alice")
 	})
 }

@@ -40,7 +40,7 @@ type Server interface {
 var (
 	_ Server = (*Dovecot)(nil)
 	_ Server = (*Courier)(nil)
-	// _ Server = (*Cyrus)(nil)
+	_ Server = (*Cyrus)(nil)
 )
 
 // Kind is "dovecot".
