@@ -107,6 +107,14 @@ func TestCourier(t *testing.T) {
 		if u := r.ok("GETQUOTAROOT INBOX"); !slices.Equal(u, []string{`* QUOTAROOT "INBOX" "ROOT"`, `* QUOTA "ROOT"`}) {
 			t.Errorf("alice GETQUOTAROOT INBOX: %q", u)
 		}
+		// go-imap's client cannot parse that answer and closes the
+		// connection: the failure issue J describes.
+		strict := c.Client(t, "alice")
+		if _, err := strict.GetQuotaRoot("INBOX").Wait(); err == nil {
+			t.Error("go-imap parsed Courier's bare QUOTA response; the bridge's workaround may be unnecessary")
+		} else if err := strict.Noop().Wait(); err == nil {
+			t.Error("go-imap kept the connection after failing to parse QUOTA")
+		}
 		rb := dialRaw(t, c.IMAPAddr())
 		rb.login("bob", "bob-pw")
 		// 20000 bytes are reported as 20 KiB (rounded), usage 0.
