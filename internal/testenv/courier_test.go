@@ -21,12 +21,12 @@ func TestCourier(t *testing.T) {
 	})
 
 	t.Run("Capability", func(t *testing.T) {
-		r := dialRaw(t, c.IMAPAddr())
-		if !strings.HasPrefix(r.greeting, "* OK [CAPABILITY IMAP4rev1 ") || !strings.Contains(r.greeting, courierBanner) {
-			t.Errorf("greeting %q", r.greeting)
+		r := DialRaw(t, c.IMAPAddr())
+		if !strings.HasPrefix(r.Greeting, "* OK [CAPABILITY IMAP4rev1 ") || !strings.Contains(r.Greeting, courierBanner) {
+			t.Errorf("greeting %q", r.Greeting)
 		}
-		r.login("alice", "alice pw")
-		caps := capsOf(t, r.ok("CAPABILITY"))
+		r.Login("alice", "alice pw")
+		caps := capsOf(t, r.OK("CAPABILITY"))
 		for _, want := range []string{"IMAP4rev1", "UIDPLUS", "CHILDREN", "NAMESPACE", "QUOTA", "IDLE"} {
 			if !slices.Contains(caps, want) {
 				t.Errorf("CAPABILITY %v lacks %s", caps, want)
@@ -37,7 +37,7 @@ func TestCourier(t *testing.T) {
 				t.Errorf("CAPABILITY %v has %s; Debian's Courier does not", caps, not)
 			}
 		}
-		if u := r.ok("NAMESPACE"); !slices.Equal(u, []string{`* NAMESPACE (("INBOX." ".")) NIL (("#shared." ".")("shared." "."))`}) {
+		if u := r.OK("NAMESPACE"); !slices.Equal(u, []string{`* NAMESPACE (("INBOX." ".")) NIL (("#shared." ".")("shared." "."))`}) {
 			t.Errorf("NAMESPACE answered %q", u)
 		}
 	})
@@ -102,9 +102,9 @@ func TestCourier(t *testing.T) {
 		// Without a maildirsize file Courier still advertises QUOTA and
 		// answers with a QUOTA response that has no resource list, which
 		// RFC 2087's grammar does not allow.
-		r := dialRaw(t, c.IMAPAddr())
-		r.login("alice", "alice pw")
-		if u := r.ok("GETQUOTAROOT INBOX"); !slices.Equal(u, []string{`* QUOTAROOT "INBOX" "ROOT"`, `* QUOTA "ROOT"`}) {
+		r := DialRaw(t, c.IMAPAddr())
+		r.Login("alice", "alice pw")
+		if u := r.OK("GETQUOTAROOT INBOX"); !slices.Equal(u, []string{`* QUOTAROOT "INBOX" "ROOT"`, `* QUOTA "ROOT"`}) {
 			t.Errorf("alice GETQUOTAROOT INBOX: %q", u)
 		}
 		// go-imap's client cannot parse that answer and closes the
@@ -115,13 +115,13 @@ func TestCourier(t *testing.T) {
 		} else if err := strict.Noop().Wait(); err == nil {
 			t.Error("go-imap kept the connection after failing to parse QUOTA")
 		}
-		rb := dialRaw(t, c.IMAPAddr())
-		rb.login("bob", "bob-pw")
+		rb := DialRaw(t, c.IMAPAddr())
+		rb.Login("bob", "bob-pw")
 		// 20000 bytes are reported as 20 KiB (rounded), usage 0.
-		if u := rb.ok("GETQUOTAROOT INBOX"); !slices.Equal(u, []string{`* QUOTAROOT "INBOX" "ROOT"`, `* QUOTA "ROOT" (STORAGE 0 20 MESSAGE 0 3)`}) {
+		if u := rb.OK("GETQUOTAROOT INBOX"); !slices.Equal(u, []string{`* QUOTAROOT "INBOX" "ROOT"`, `* QUOTA "ROOT" (STORAGE 0 20 MESSAGE 0 3)`}) {
 			t.Errorf("bob GETQUOTAROOT INBOX: %q", u)
 		}
-		if u := rb.ok("GETQUOTAROOT INBOX.Trash"); len(u) != 2 || u[0] != `* QUOTAROOT "INBOX.Trash" "ROOT"` {
+		if u := rb.OK("GETQUOTAROOT INBOX.Trash"); len(u) != 2 || u[0] != `* QUOTAROOT "INBOX.Trash" "ROOT"` {
 			t.Errorf("bob GETQUOTAROOT INBOX.Trash: %q", u)
 		}
 		cl := c.Client(t, "bob")
@@ -138,10 +138,10 @@ func TestCourier(t *testing.T) {
 	})
 
 	t.Run("NoMove", func(t *testing.T) {
-		r := dialRaw(t, c.IMAPAddr())
-		r.login("alice", "alice pw")
-		r.ok("SELECT INBOX")
-		if _, st := r.cmd("UID MOVE 1 INBOX.Trash"); strings.HasPrefix(st, "OK") {
+		r := DialRaw(t, c.IMAPAddr())
+		r.Login("alice", "alice pw")
+		r.OK("SELECT INBOX")
+		if _, st := r.Cmd("UID MOVE 1 INBOX.Trash"); strings.HasPrefix(st, "OK") {
 			t.Errorf("UID MOVE answered %q; Courier has no MOVE", st)
 		}
 	})
@@ -149,39 +149,39 @@ func TestCourier(t *testing.T) {
 	t.Run("Quirks", func(t *testing.T) {
 		// What Debian's Courier really does where it differs from RFC 3501
 		// or from Dovecot; a bridge must cope with each.
-		r := dialRaw(t, c.IMAPAddr())
-		r.login("alice", "alice pw")
-		r.ok("CREATE INBOX.Quirks")
+		r := DialRaw(t, c.IMAPAddr())
+		r.Login("alice", "alice pw")
+		r.OK("CREATE INBOX.Quirks")
 		// A bare-LF message is accepted and served with CRLF.
-		r.cmdLit("APPEND INBOX.Quirks", []byte("Subject: lf\n\nbare LF\n"))
-		u := r.ok("EXAMINE INBOX.Quirks")
+		r.CmdLit("APPEND INBOX.Quirks", []byte("Subject: lf\n\nbare LF\n"))
+		u := r.OK("EXAMINE INBOX.Quirks")
 		if !slices.Contains(u, "* 1 EXISTS") {
 			t.Fatalf("EXAMINE after APPEND: %q", u)
 		}
-		if u := r.ok("UID FETCH 1:* (UID BODY.PEEK[])"); len(u) != 1 || !strings.HasSuffix(u[0], "{24}Subject: lf\r\n\r\nbare LF\r\n)") {
+		if u := r.OK("UID FETCH 1:* (UID BODY.PEEK[])"); len(u) != 1 || !strings.HasSuffix(u[0], "{24}Subject: lf\r\n\r\nbare LF\r\n)") {
 			t.Errorf("bare-LF message fetched as %q, want it with CRLF", u)
 		}
 		// UID FETCH n:* with n above the highest UID returns nothing
 		// (RFC 3501 6.4.8 wants the message with the highest UID).
-		if u := r.ok("UID FETCH 100:* (UID)"); len(u) != 0 {
+		if u := r.OK("UID FETCH 100:* (UID)"); len(u) != 0 {
 			t.Errorf("UID FETCH 100:* answered %q; Courier used to answer nothing", u)
 		}
 		// No UNSELECT, ID, XLIST or LIST-EXTENDED.
 		for _, cmd := range []string{"UNSELECT", `ID NIL`, `XLIST "" "*"`, `LIST "" "*" RETURN (SPECIAL-USE)`} {
-			if _, st := r.cmd("%s", cmd); st != "NO Error in IMAP command received by server." {
+			if _, st := r.Cmd("%s", cmd); st != "NO Error in IMAP command received by server." {
 				t.Errorf("%s answered %q", cmd, st)
 			}
 		}
 		// LSUB shows INBOX as \Noselect; a parent created implicitly is
 		// \Noselect, and DELETE refuses it.
-		r.ok("CREATE INBOX.p.c")
-		if u := r.ok(`LIST "" "INBOX.p"`); !slices.Equal(u, []string{`* LIST (\Noselect \HasChildren) "." "INBOX.p"`}) {
+		r.OK("CREATE INBOX.p.c")
+		if u := r.OK(`LIST "" "INBOX.p"`); !slices.Equal(u, []string{`* LIST (\Noselect \HasChildren) "." "INBOX.p"`}) {
 			t.Errorf("LIST INBOX.p: %q", u)
 		}
-		if _, st := r.cmd(`DELETE "INBOX.p"`); !strings.HasPrefix(st, "NO ") {
+		if _, st := r.Cmd(`DELETE "INBOX.p"`); !strings.HasPrefix(st, "NO ") {
 			t.Errorf("DELETE of a \\Noselect parent: %q, want NO", st)
 		}
-		if u := r.ok(`LSUB "" "INBOX"`); !slices.Equal(u, []string{`* LSUB (\Noselect \HasChildren) "." "INBOX"`}) {
+		if u := r.OK(`LSUB "" "INBOX"`); !slices.Equal(u, []string{`* LSUB (\Noselect \HasChildren) "." "INBOX"`}) {
 			t.Errorf("LSUB INBOX: %q", u)
 		}
 	})
@@ -233,8 +233,8 @@ func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 func TestCourierBadLogin(t *testing.T) {
 	t.Parallel()
 	c := StartCourier(t, CourierOptions{})
-	r := dialRaw(t, c.IMAPAddr())
-	if _, st := r.cmd("LOGIN alice wrong"); !strings.HasPrefix(st, "NO") {
+	r := DialRaw(t, c.IMAPAddr())
+	if _, st := r.Cmd("LOGIN alice wrong"); !strings.HasPrefix(st, "NO") {
 		t.Errorf("LOGIN with a wrong password: %q, want NO", st)
 	}
 }

@@ -24,18 +24,18 @@ func TestCyrus(t *testing.T) {
 	})
 
 	t.Run("Capability", func(t *testing.T) {
-		r := dialRaw(t, c.IMAPAddr())
-		if !strings.HasPrefix(r.greeting, "* OK [CAPABILITY IMAP4rev1 ") || !strings.Contains(r.greeting, " Cyrus IMAP 3.6") {
-			t.Errorf("greeting %q", r.greeting)
+		r := DialRaw(t, c.IMAPAddr())
+		if !strings.HasPrefix(r.Greeting, "* OK [CAPABILITY IMAP4rev1 ") || !strings.Contains(r.Greeting, " Cyrus IMAP 3.6") {
+			t.Errorf("greeting %q", r.Greeting)
 		}
-		r.login("alice", "alice pw")
-		caps := capsOf(t, r.ok("CAPABILITY"))
+		r.Login("alice", "alice pw")
+		caps := capsOf(t, r.OK("CAPABILITY"))
 		for _, want := range []string{"IMAP4rev1", "UIDPLUS", "CHILDREN", "NAMESPACE", "QUOTA", "IDLE", "MOVE", "SPECIAL-USE", "LIST-EXTENDED", "ID", "UNSELECT"} {
 			if !slices.Contains(caps, want) {
 				t.Errorf("CAPABILITY %v lacks %s", caps, want)
 			}
 		}
-		if u := r.ok("NAMESPACE"); !slices.Equal(u, []string{`* NAMESPACE (("INBOX." ".")) (("user." ".")) (("" "."))`}) {
+		if u := r.OK("NAMESPACE"); !slices.Equal(u, []string{`* NAMESPACE (("INBOX." ".")) (("user." ".")) (("" "."))`}) {
 			t.Errorf("NAMESPACE answered %q", u)
 		}
 	})
@@ -80,10 +80,10 @@ func TestCyrus(t *testing.T) {
 	})
 
 	t.Run("Quota", func(t *testing.T) {
-		r := dialRaw(t, c.IMAPAddr())
-		r.login("alice", "alice pw")
+		r := DialRaw(t, c.IMAPAddr())
+		r.Login("alice", "alice pw")
 		// autocreate_quota: 0 and no SETQUOTA: a quota root without limits.
-		if u := r.ok("GETQUOTAROOT INBOX"); !slices.Equal(u, []string{`* QUOTAROOT INBOX INBOX`, `* QUOTA INBOX ()`}) {
+		if u := r.OK("GETQUOTAROOT INBOX"); !slices.Equal(u, []string{`* QUOTAROOT INBOX INBOX`, `* QUOTA INBOX ()`}) {
 			t.Errorf("alice GETQUOTAROOT INBOX: %q", u)
 		}
 		cl := c.Client(t, "bob")
@@ -127,31 +127,31 @@ func TestCyrus(t *testing.T) {
 	})
 
 	t.Run("Quirks", func(t *testing.T) {
-		r := dialRaw(t, c.IMAPAddr())
-		r.login("alice", "alice pw")
+		r := DialRaw(t, c.IMAPAddr())
+		r.Login("alice", "alice pw")
 		// Bare LF is refused (Dovecot and Courier accept it).
-		if _, st := r.cmdLit("APPEND INBOX", []byte("Subject: lf\n\nbare LF\n")); st != "NO Message contains bare newlines" {
+		if _, st := r.CmdLit("APPEND INBOX", []byte("Subject: lf\n\nbare LF\n")); st != "NO Message contains bare newlines" {
 			t.Errorf("bare-LF APPEND answered %q", st)
 		}
 		// A top-level name outside INBOX. is refused for lack of rights.
-		if _, st := r.cmd(`CREATE "Top"`); st != "NO Permission denied" {
+		if _, st := r.Cmd(`CREATE "Top"`); st != "NO Permission denied" {
 			t.Errorf("CREATE Top answered %q", st)
 		}
 		// DELETE refuses a folder with children.
-		r.ok(`CREATE "INBOX.p.c"`)
-		if _, st := r.cmd(`DELETE "INBOX.p"`); st != "NO [HASCHILDREN] Mailbox has inferior hierarchical names" {
+		r.OK(`CREATE "INBOX.p.c"`)
+		if _, st := r.Cmd(`DELETE "INBOX.p"`); st != "NO [HASCHILDREN] Mailbox has inferior hierarchical names" {
 			t.Errorf("DELETE INBOX.p answered %q", st)
 		}
 		// Without special-use folders, LIST (SPECIAL-USE) is empty and
 		// XLIST still marks INBOX.
-		u := r.ok(`XLIST "" "INBOX"`)
+		u := r.OK(`XLIST "" "INBOX"`)
 		if !slices.Equal(u, []string{`* XLIST (\HasChildren \Inbox) "." INBOX`}) {
 			t.Errorf("XLIST INBOX: %q", u)
 		}
 		// UID FETCH n:* beyond the last UID returns the last message.
 		uid := c.Append(t, "alice", "INBOX.p.c", testMsg("last", 0), nil, time.Time{})
-		r.ok(`EXAMINE "INBOX.p.c"`)
-		if u := r.ok("UID FETCH %d:* (UID)", uid+10); !slices.Equal(u, []string{fmt.Sprintf("* 1 FETCH (UID %d)", uid)}) {
+		r.OK(`EXAMINE "INBOX.p.c"`)
+		if u := r.OK("UID FETCH %d:* (UID)", uid+10); !slices.Equal(u, []string{fmt.Sprintf("* 1 FETCH (UID %d)", uid)}) {
 			t.Errorf("UID FETCH %d:* answered %q", uid+10, u)
 		}
 	})
@@ -193,8 +193,8 @@ func assertCyrusOverQuota(t *testing.T, err error, what string) {
 func TestCyrusBadLogin(t *testing.T) {
 	t.Parallel()
 	c := StartCyrus(t, CyrusOptions{})
-	r := dialRaw(t, c.IMAPAddr())
-	if _, st := r.cmd("LOGIN alice wrong"); !strings.HasPrefix(st, "NO") {
+	r := DialRaw(t, c.IMAPAddr())
+	if _, st := r.Cmd("LOGIN alice wrong"); !strings.HasPrefix(st, "NO") {
 		t.Errorf("LOGIN with a wrong password: %q, want NO", st)
 	}
 }

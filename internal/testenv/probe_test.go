@@ -26,19 +26,19 @@ func TestProbeTranscripts(t *testing.T) {
 		"SELECT INBOX.Sent", "UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)", "UID FETCH 100:* (UID)", "UID COPY 1 INBOX.Trash", "UID MOVE 1 INBOX.Trash", "UID STORE 1 +FLAGS (\\Deleted)", "UID EXPUNGE 1", "UNSELECT", "LOGOUT",
 	}
 	probe := func(t *testing.T, s Server, user string) {
-		r := dialRaw(t, s.IMAPAddr())
-		r.login(user, s.Password(t, user))
+		r := DialRaw(t, s.IMAPAddr())
+		r.Login(user, s.Password(t, user))
 		for _, cmd := range cmds {
 			switch {
 			case cmd == "APPEND INBOX":
-				r.cmdLit(cmd, []byte("Subject: lf\n\nbare LF\n"))
+				r.CmdLit(cmd, []byte("Subject: lf\n\nbare LF\n"))
 			case strings.HasPrefix(cmd, "APPEND"):
-				r.cmdLit(cmd, testMsg("probe", 0))
+				r.CmdLit(cmd, testMsg("probe", 0))
 			default:
-				r.cmd("%s", cmd)
+				r.Cmd("%s", cmd)
 			}
 		}
-		t.Logf("%s transcript:\nS: %s\n%s", s.Kind(), r.greeting, strings.Join(r.log, "\n"))
+		t.Logf("%s transcript:\nS: %s\n%s", s.Kind(), r.Greeting, r.Transcript())
 	}
 	t.Run("courier", func(t *testing.T) {
 		c := StartCourier(t, CourierOptions{Folders: []string{"Sent", "Trash"}})

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"net"
@@ -13,130 +12,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 )
-
-// rawIMAP is a line-level IMAP client for asserting a server's exact
-// answers (go-imap's client parses, and sometimes refuses, them).
-type rawIMAP struct {
-	t   testing.TB
-	c   net.Conn
-	r   *bufio.Reader
-	n   int
-	log []string // the whole transcript, C: and S: lines
-
-	greeting string
-}
-
-func dialRaw(t testing.TB, addr string) *rawIMAP {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	r := &rawIMAP{t: t, c: c, r: bufio.NewReader(c)}
-	r.greeting = r.line()
-	return r
-}
-
-func (r *rawIMAP) line() string {
-	r.t.Helper()
-	r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	l, err := r.r.ReadString('\n')
-	if err != nil {
-		r.t.Fatalf("read from IMAP server: %v (transcript:\n%s)", err, strings.Join(r.log, "\n"))
-	}
-	l = strings.TrimRight(l, "\r\n")
-	r.log = append(r.log, "S: "+l)
-	return l
-}
-
-// cmd sends one command line and returns the untagged lines and the tagged
-// status line (without the tag). Literals in answers are read whole and
-// kept inside the line they belong to.
-func (r *rawIMAP) cmd(format string, args ...any) (untagged []string, status string) {
-	r.t.Helper()
-	return r.cmdLit(fmt.Sprintf(format, args...), nil)
-}
-
-// cmdLit sends line; if lit is not nil, line is followed by the
-// synchronising literal {len(lit)}, sent after the server's "+".
-func (r *rawIMAP) cmdLit(line string, lit []byte) (untagged []string, status string) {
-	r.t.Helper()
-	r.n++
-	tag := fmt.Sprintf("r%d", r.n)
-	if lit != nil {
-		line += fmt.Sprintf(" {%d}", len(lit))
-	}
-	r.log = append(r.log, "C: "+tag+" "+line)
-	if _, err := fmt.Fprintf(r.c, "%s %s\r\n", tag, line); err != nil {
-		r.t.Fatal(err)
-	}
-	if lit != nil {
-		l := r.line()
-		if !strings.HasPrefix(l, "+") {
-			rest, _ := strings.CutPrefix(l, tag+" ")
-			return nil, rest
-		}
-		r.log = append(r.log, fmt.Sprintf("C: <%d bytes>", len(lit)))
-		if _, err := r.c.Write(append(lit, '\r', '\n')); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-	for {
-		l := r.line()
-		for {
-			// "{n}" at the end announces a literal of n bytes.
-			i := strings.LastIndexByte(l, '{')
-			if i < 0 || !strings.HasSuffix(l, "}") {
-				break
-			}
-			var n int
-			if _, err := fmt.Sscanf(l[i:], "{%d}", &n); err != nil {
-				break
-			}
-			buf := make([]byte, n)
-			if _, err := ioReadFull(r.r, buf); err != nil {
-				r.t.Fatal(err)
-			}
-			l += string(buf) + r.line()
-		}
-		if rest, ok := strings.CutPrefix(l, tag+" "); ok {
-			return untagged, rest
-		}
-		untagged = append(untagged, l)
-	}
-}
-
-func ioReadFull(r *bufio.Reader, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := r.Read(buf[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-// ok runs cmd and fails unless the status is OK.
-func (r *rawIMAP) ok(format string, args ...any) []string {
-	r.t.Helper()
-	u, st := r.cmd(format, args...)
-	if !strings.HasPrefix(st, "OK") {
-		r.t.Fatalf("%s: %s (transcript:\n%s)", fmt.Sprintf(format, args...), st, strings.Join(r.log, "\n"))
-	}
-	return u
-}
-
-func (r *rawIMAP) login(user, pass string) {
-	r.t.Helper()
-	r.ok("LOGIN %s %s", imapQuote(user), imapQuote(pass))
-}
-
-func imapQuote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
 
 // capsOf returns the capability atoms of a "* CAPABILITY ..." line.
 func capsOf(t testing.TB, lines []string) []string {
