@@ -28,8 +28,8 @@ type profile struct {
 	kind    Kind
 	folders []folderDef
 
-	greeting string   // after "* OK "
-	preCaps  []string // CAPABILITY before login
+	greeting string                // after "* OK "
+	preCaps  []string              // CAPABILITY before login
 	postCaps func(Limits) []string // CAPABILITY after login
 	// innerCaps steer go-imap's imapserver (literal handling, MOVE, ...);
 	// clients see pre/postCaps, which the front answers itself.
