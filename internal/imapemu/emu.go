@@ -272,8 +272,10 @@ func (s *Server) close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	// Closing the listener ends inner.Serve; the connections were closed by
+	// stop. (imapserver.Server.Close right after Serve races on its
+	// WaitGroup.)
 	s.innerLn.Close()
-	s.inner.Close()
 }
 
 // Kind is "gmail" or "m365".
@@ -299,7 +301,20 @@ func (s *Server) PersonalNamespace() imap.NamespaceDescriptor {
 }
 
 // Limits are the limits in force.
-func (s *Server) Limits() Limits { return s.limits }
+func (s *Server) Limits() Limits {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limits
+}
+
+// SetLimits changes the limits from now on (zero fields take the
+// provider's defaults, as in Options). Throttling windows start afresh.
+func (s *Server) SetLimits(l Limits) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limits = l.resolve(s.profile.defaults)
+	clear(s.windows)
+}
 
 func (s *Server) addUser(u User) error {
 	if u.Name == "" || strings.ContainsAny(u.Name, "\x00\r\n") || strings.ContainsAny(u.Password, "\x00\r\n") || strings.ContainsAny(u.Token, "\x00\x01\r\n") {
@@ -403,12 +418,12 @@ func (s *Server) takeFailure(command string) *Failure {
 // throttle counts a command of user and returns the backoff if the user
 // is over the limit.
 func (s *Server) throttle(user string) (time.Duration, bool) {
-	if s.limits.CommandsPerWindow <= 0 {
-		return 0, false
-	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.limits.CommandsPerWindow <= 0 {
+		return 0, false
+	}
 	w := s.windows[user]
 	if w == nil || now.Sub(w.start) >= s.limits.Window {
 		w = &window{start: now}

@@ -578,7 +578,7 @@ func (a *authConn) intercept(tag, name, rest, line string) bool {
 	}
 	switch name {
 	case "CAPABILITY":
-		a.writeLine("* CAPABILITY " + strings.Join(p.postCaps(s.limits), " "))
+		a.writeLine("* CAPABILITY " + strings.Join(p.postCaps(s.Limits()), " "))
 		a.writeLine(tag + " OK CAPABILITY completed.")
 		return true
 	case "ID":
@@ -602,7 +602,7 @@ func (a *authConn) intercept(tag, name, rest, line string) bool {
 		a.acct.mu.Lock()
 		used := a.acct.storageUsed()
 		a.acct.mu.Unlock()
-		quota := fmt.Sprintf(`* QUOTA "" (STORAGE %d %d)`, (used+1023)/1024, s.limits.StorageBytes/1024)
+		quota := fmt.Sprintf(`* QUOTA "" (STORAGE %d %d)`, (used+1023)/1024, s.Limits().StorageBytes/1024)
 		if name == "GETQUOTAROOT" {
 			a.writeLine(`* QUOTAROOT ` + quoteString(args[0]) + ` ""`)
 			a.writeLine(quota)

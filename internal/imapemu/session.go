@@ -319,7 +319,7 @@ func (s *session) Append(name string, r imap.LiteralReader, opts *imap.AppendOpt
 	if err != nil {
 		return nil, err
 	}
-	lim, p := a.srv.limits, a.srv.profile
+	lim, p := a.srv.Limits(), a.srv.profile
 	size := int64(len(body))
 	if lim.MaxMessageSize > 0 && size > lim.MaxMessageSize {
 		return nil, p.tooBig(size, lim.MaxMessageSize)
