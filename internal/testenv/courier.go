@@ -38,7 +38,10 @@ import (
 //     --map-root-user) where Dir/etc is bind-mounted on /etc/courier, a tmpfs
 //     on /run and Dir/authrun on /run/courier/authdaemon. authdaemond and
 //     couriertcpd started there see only this instance's users; nothing
-//     outside Dir is written.
+//     outside Dir is written. Without root they run in a nested user
+//     namespace as uid/gid 1000 (= the current user), because Courier's
+//     login calls setgroups(2) when it is root, which an unprivileged user
+//     namespace forbids.
 //   - Users are in a private userdb (authuserdb module) with {SHA256}
 //     passwords; mail is a Maildir++ under Dir/home/<user>/Maildir, owned by
 //     the system user courier as root and by the current user otherwise.
@@ -167,10 +170,15 @@ var (
 // private mount namespace (as root) or a user+mount namespace (otherwise).
 func checkNamespaces() error {
 	nsOnce.Do(func() {
-		args := unshareArgs(os.Geteuid() == 0)
-		out, err := exec.Command(args[0], append(args[1:], "/bin/sh", "-c", "mount -t tmpfs testenv /mnt")...).CombinedOutput()
+		root := os.Geteuid() == 0
+		args := unshareArgs(root)
+		probe := "mount -t tmpfs testenv /mnt"
+		if !root {
+			probe += fmt.Sprintf(" && exec %s --user --map-user=%d --map-group=%d true", args[0], nsMailID, nsMailID)
+		}
+		out, err := exec.Command(args[0], append(args[1:], "/bin/sh", "-c", probe)...).CombinedOutput()
 		if err != nil {
-			nsErr = fmt.Errorf("%s failed: %v: %s (run the tests as root, or allow unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1 / kernel.apparmor_restrict_unprivileged_userns=0)",
+			nsErr = fmt.Errorf("%s failed: %v: %s (run the tests as root, or allow unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1 / kernel.apparmor_restrict_unprivileged_userns=0; unshare from util-linux 2.38 or later)",
 				strings.Join(args, " "), err, bytes.TrimSpace(out))
 		}
 	})
@@ -203,7 +211,9 @@ func StartCourier(t testing.TB, opts CourierOptions) *Courier {
 		users = []CourierUser{{Name: "alice", Password: "alice-pw"}}
 	}
 
-	ident := courierIdentity{root: os.Geteuid() == 0}
+	// Without root, mail belongs to uid/gid 1000 of an inner user namespace
+	// (see script); that is the current user outside.
+	ident := courierIdentity{root: os.Geteuid() == 0, mailUID: nsMailID, mailGID: nsMailID}
 	if ident.root {
 		u, err := user.Lookup("courier")
 		if err != nil {
@@ -370,17 +380,37 @@ func (c *Courier) writeConfig() error {
 	return nil
 }
 
-// script is run by /bin/sh inside the private mount namespace; it ends by
-// exec'ing couriertcpd, so the process started is the server.
-func (c *Courier) script() string {
-	tcpd, authdaemond, _, _, _ := courierBinaries()
+// nsMailID is the uid and gid Courier runs as without root, inside a
+// nested user namespace.
+const nsMailID = 1000
+
+// scripts returns the two shell scripts run inside the private mount
+// namespace: start.sh mounts and then runs run.sh, which starts authdaemond
+// and ends by exec'ing couriertcpd, so the process started is the server.
+//
+// Without root the outer user namespace maps us to root, which Courier's
+// login refuses to leave: it calls setgroups(2), and an unprivileged user
+// namespace denies that. So run.sh runs in a nested user namespace where
+// we are uid/gid 1000; the login then changes to that same uid without
+// setgroups.
+func (c *Courier) scripts() (start, run string) {
+	tcpd, authdaemond, _, unshare, _ := courierBinaries()
 	q := shellQuote
-	return strings.Join([]string{
+	runPath := filepath.Join(c.Dir, "run.sh")
+	exec := "exec /bin/sh " + q(runPath)
+	if !c.ident.root {
+		exec = fmt.Sprintf("exec %s --user --map-user=%d --map-group=%d /bin/sh %s", q(unshare), nsMailID, nsMailID, q(runPath))
+	}
+	start = strings.Join([]string{
 		"set -e",
 		"mount -t tmpfs -o mode=0755 testenv-courier /run",
 		"mkdir -p /run/courier/authdaemon",
 		"mount --bind " + q(filepath.Join(c.Dir, "authrun")) + " /run/courier/authdaemon",
 		"mount --bind " + q(filepath.Join(c.Dir, "etc")) + " /etc/courier",
+		exec,
+	}, "\n") + "\n"
+	run = strings.Join([]string{
+		"set -e",
 		q(authdaemond) + " &",
 		"set -a",
 		". /etc/courier/imapd",
@@ -389,6 +419,7 @@ func (c *Courier) script() string {
 			q(filepath.Join(c.tree, "usr/lib/courier/courier/imaplogin")) + " " +
 			q(filepath.Join(c.tree, "usr/bin/imapd")) + " ${MAILDIRPATH}",
 	}, "\n") + "\n"
+	return start, run
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
@@ -532,8 +563,12 @@ func (c *Courier) start() error {
 	if c.proc != nil {
 		return errors.New("already running")
 	}
+	startSh, runSh := c.scripts()
 	script := filepath.Join(c.Dir, "start.sh")
-	if err := os.WriteFile(script, []byte(c.script()), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(startSh), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir, "run.sh"), []byte(runSh), 0o644); err != nil {
 		return err
 	}
 	// A socket left by a killed authdaemond would look ready.

@@ -238,3 +238,25 @@ func TestCourierBadLogin(t *testing.T) {
 		t.Errorf("LOGIN with a wrong password: %q, want NO", st)
 	}
 }
+
+// With IMAP_ENHANCEDIDLE=1 Courier watches the Maildir through FAM
+// (gamin) instead of polling.
+func TestCourierEnhancedIdle(t *testing.T) {
+	t.Parallel()
+	c := StartCourier(t, CourierOptions{EnhancedIdle: true, IdlePoll: time.Minute})
+	r := DialRaw(t, c.IMAPAddr())
+	r.Login("alice", "alice-pw")
+	r.OK("SELECT INBOX")
+	r.Send("i1 IDLE")
+	if l := r.ReadLine(); l != "+ entering ENHANCED idle mode" {
+		t.Fatalf("IDLE answered %q", l)
+	}
+	c.Append(t, "alice", "INBOX", testMsg("enhanced", 0), nil, time.Time{})
+	if l := r.ReadLine(); l != "* 1 EXISTS" {
+		t.Errorf("during IDLE: %q, want * 1 EXISTS", l)
+	}
+	r.Send("DONE")
+	if _, st := r.Responses("i1"); !strings.HasPrefix(st, "OK") {
+		t.Errorf("IDLE ended with %q", st)
+	}
+}

@@ -11,6 +11,11 @@
 //		s.Append(t, "alice", s.PersonalNamespace().Prefix+"Sent", msg, nil, time.Time{})
 //	}
 //
+// Helpers shared by all of them: Login (a logged-in go-imap client),
+// AppendMessage, MailboxMessages (bytes, flags and dates exactly as
+// fetched) and Raw, a line-level client for asserting a server's exact
+// answers where go-imap's client would parse (or refuse) them.
+//
 // Every server runs from its own short directory under /tmp (Dir), on ports
 // picked free on 127.0.0.1 (a lost bind race is detected and retried with
 // new ports), is ready when it answers with its own greeting, and is
