@@ -269,3 +269,53 @@ func TestFailureInjection(t *testing.T) {
 	}
 	r.Login("alice", "alice-pw")
 }
+
+// The FETCH items a bridge's first sync asks for, and EXAMINE's read-only
+// state.
+func TestFetchItems(t *testing.T) {
+	t.Parallel()
+	for _, s := range []*Server{StartGmail(t, Options{}), StartM365(t, Options{})} {
+		t.Run(s.Kind(), func(t *testing.T) {
+			m := msg("items", 0)
+			uid := s.Append(t, "alice", "INBOX", m, nil, time.Date(2022, 5, 6, 7, 8, 9, 0, time.UTC))
+			c := s.Client(t, "alice")
+			if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			hdr := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID", "Subject"}, Peek: true}
+			all := &imap.FetchItemBodySection{Peek: true}
+			got, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{
+				UID: true, Flags: true, InternalDate: true, RFC822Size: true, Envelope: true,
+				BodySection: []*imap.FetchItemBodySection{hdr, all},
+			}).Collect()
+			if err != nil || len(got) != 1 {
+				t.Fatalf("FETCH: %+v, %v", got, err)
+			}
+			f := got[0]
+			if f.UID != uid || f.RFC822Size != int64(len(m)) || !f.InternalDate.Equal(time.Date(2022, 5, 6, 7, 8, 9, 0, time.UTC)) {
+				t.Errorf("UID %d size %d date %v", f.UID, f.RFC822Size, f.InternalDate)
+			}
+			if f.Envelope == nil || f.Envelope.Subject != "items" || f.Envelope.MessageID != "items@example.org" ||
+				len(f.Envelope.From) != 1 || f.Envelope.From[0].Addr() != "sender@example.org" {
+				t.Errorf("ENVELOPE %+v", f.Envelope)
+			}
+			if h := string(f.FindBodySection(hdr)); h != "Subject: items\r\nMessage-ID: <items@example.org>\r\n\r\n" {
+				t.Errorf("HEADER.FIELDS %q", h)
+			}
+			if !bytes.Equal(f.FindBodySection(all), m) {
+				t.Errorf("BODY[] %q", f.FindBodySection(all))
+			}
+			// EXAMINE is read-only: STORE and EXPUNGE are refused and
+			// BODY[] does not set \Seen.
+			if err := c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err == nil {
+				t.Error("STORE after EXAMINE succeeded")
+			}
+			if _, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{}}}).Collect(); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Messages(t, "alice", "INBOX"); len(got[0].Flags) != 0 {
+				t.Errorf("flags after BODY[] in EXAMINE: %v", got[0].Flags)
+			}
+		})
+	}
+}
