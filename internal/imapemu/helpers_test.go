@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,12 +27,27 @@ func msg(id string, size int) []byte {
 	return b.Bytes()
 }
 
-// fakeClock is a settable clock for limits.
-type fakeClock struct{ t time.Time }
+// fakeClock is a settable clock for limits. It is locked: the race
+// detector cannot see the ordering that the IMAP round trips give.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *fakeClock) now() time.Time      { return c.t }
-func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
-func newClock() *fakeClock               { return &fakeClock{t: time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)} }
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)} }
+
 func imapErr(t *testing.T, err error) *imap.Error {
 	t.Helper()
 	e, ok := err.(*imap.Error)
