@@ -1,8 +1,4 @@
-// Package testenv is test support shared by the whole module: it starts a
-// real, private Dovecot on loopback and drives the third-party client mbsync
-// against it.
-//
-// Implementation notes:
+// Dovecot implementation notes:
 //
 //   - Every Dovecot gets its own directory (Dir) holding dovecot.conf, the
 //     passwd-file, base_dir (run/), state_dir (state/), the log, and the mail
@@ -31,6 +27,7 @@
 //   - Users live in one passwd-file used as both passdb and userdb, because
 //     the per-user quota rules are userdb extra fields. Passwords are stored
 //     {PLAIN}; this is loopback-only test data.
+
 package testenv
 
 import (

@@ -28,8 +28,44 @@ func (d *Dovecot) TLSConfig() *tls.Config {
 // dial returns a logged-in client over plain IMAP; the caller closes it.
 func (d *Dovecot) dial(t testing.TB, user string) (*imapclient.Client, error) {
 	t.Helper()
-	pass := d.password(t, user)
-	c, err := imapclient.DialInsecure(d.IMAPAddr(), nil)
+	return dialLogin(d.IMAPAddr(), user, d.password(t, user))
+}
+
+// Client returns a go-imap client, logged in as user over plain IMAP and
+// closed at cleanup.
+func (d *Dovecot) Client(t testing.TB, user string) *imapclient.Client {
+	t.Helper()
+	return Login(t, d.IMAPAddr(), user, d.password(t, user))
+}
+
+// Append appends msg verbatim to mailbox (creating the mailbox if the server
+// says TRYCREATE) with the given flags and INTERNALDATE (zero = now) and
+// returns the new UID. Dovecot stores the bytes as given but always serves
+// CRLF line endings, so use CRLF messages for byte-exact round trips.
+func (d *Dovecot) Append(t testing.TB, user, mailbox string, msg []byte, flags []imap.Flag, date time.Time) imap.UID {
+	t.Helper()
+	return AppendMessage(t, d.IMAPAddr(), user, d.password(t, user), mailbox, msg, flags, date)
+}
+
+// Messages returns every message in mailbox in UID order (EXAMINE, so no
+// flags change).
+func (d *Dovecot) Messages(t testing.TB, user, mailbox string) []Msg {
+	t.Helper()
+	return MailboxMessages(t, d.IMAPAddr(), user, d.password(t, user), mailbox)
+}
+
+// Msg is one message as the IMAP server has it.
+type Msg struct {
+	UID          imap.UID
+	Flags        []imap.Flag // sorted; \Recent is left out
+	InternalDate time.Time
+	Body         []byte // BODY[] exactly as fetched
+}
+
+// dialLogin connects over plain IMAP and logs in; the caller closes the
+// client.
+func dialLogin(addr, user, pass string) (*imapclient.Client, error) {
+	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -40,13 +76,14 @@ func (d *Dovecot) dial(t testing.TB, user string) (*imapclient.Client, error) {
 	return c, nil
 }
 
-// Client returns a go-imap client, logged in as user over plain IMAP and
-// closed at cleanup.
-func (d *Dovecot) Client(t testing.TB, user string) *imapclient.Client {
+// Login returns a go-imap client connected to addr over plain IMAP, logged
+// in with LOGIN, and logged out and closed at cleanup. Every server of this
+// package and of internal/imapemu has a Client method built on it.
+func Login(t testing.TB, addr, user, pass string) *imapclient.Client {
 	t.Helper()
-	c, err := d.dial(t, user)
+	c, err := dialLogin(addr, user, pass)
 	if err != nil {
-		t.Fatalf("testenv: IMAP login %s@%s: %v", user, d.IMAPAddr(), err)
+		t.Fatalf("testenv: IMAP login %s@%s: %v", user, addr, err)
 	}
 	t.Cleanup(func() {
 		_ = c.Logout().Wait()
@@ -55,15 +92,14 @@ func (d *Dovecot) Client(t testing.TB, user string) *imapclient.Client {
 	return c
 }
 
-// Append appends msg verbatim to mailbox (creating the mailbox if the server
-// says TRYCREATE) with the given flags and INTERNALDATE (zero = now) and
-// returns the new UID. Dovecot stores the bytes as given but always serves
-// CRLF line endings, so use CRLF messages for byte-exact round trips.
-func (d *Dovecot) Append(t testing.TB, user, mailbox string, msg []byte, flags []imap.Flag, date time.Time) imap.UID {
+// AppendMessage logs in to addr, appends msg verbatim to mailbox (creating
+// the mailbox if the server answers TRYCREATE) with the given flags and
+// INTERNALDATE (zero = now), and returns the UID from APPENDUID.
+func AppendMessage(t testing.TB, addr, user, pass, mailbox string, msg []byte, flags []imap.Flag, date time.Time) imap.UID {
 	t.Helper()
-	c, err := d.dial(t, user)
+	c, err := dialLogin(addr, user, pass)
 	if err != nil {
-		t.Fatalf("testenv: IMAP login %s@%s: %v", user, d.IMAPAddr(), err)
+		t.Fatalf("testenv: IMAP login %s@%s: %v", user, addr, err)
 	}
 	defer c.Close()
 	uid, err := appendMsg(c, mailbox, msg, flags, date)
@@ -100,21 +136,13 @@ func appendMsg(c *imapclient.Client, mailbox string, msg []byte, flags []imap.Fl
 	return data.UID, nil
 }
 
-// Msg is one message as the IMAP server has it.
-type Msg struct {
-	UID          imap.UID
-	Flags        []imap.Flag // sorted; \Recent is left out
-	InternalDate time.Time
-	Body         []byte // BODY[] exactly as fetched
-}
-
-// Messages returns every message in mailbox in UID order (EXAMINE, so no
-// flags change).
-func (d *Dovecot) Messages(t testing.TB, user, mailbox string) []Msg {
+// MailboxMessages logs in to addr and returns every message in mailbox in
+// UID order, fetched with BODY.PEEK[] after EXAMINE, so no flag changes.
+func MailboxMessages(t testing.TB, addr, user, pass, mailbox string) []Msg {
 	t.Helper()
-	c, err := d.dial(t, user)
+	c, err := dialLogin(addr, user, pass)
 	if err != nil {
-		t.Fatalf("testenv: IMAP login %s@%s: %v", user, d.IMAPAddr(), err)
+		t.Fatalf("testenv: IMAP login %s@%s: %v", user, addr, err)
 	}
 	defer c.Close()
 	sel, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
