@@ -6,13 +6,28 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/popbridge/popbridge/internal/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "0.1.0-dev"
+// version, commit and date are stamped at build time by scripts/release.sh
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=… -X main.date=…"); a
+// `go install …@v1.2.3` build takes them from the Go build information.
+var (
+	version = devVersion
+	commit  string
+	date    string
+)
+
+const devVersion = "0.1.0-dev"
+
+var build = buildinfo.Resolve(version, commit, date, devVersion)
+
+func init() { version = build.Version }
 
 type command struct {
 	name    string
@@ -69,10 +84,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func runVersion(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("version", "", stderr)
+	fs := newFlagSet("version", "[-json]", stderr)
+	asJSON := fs.Bool("json", false, "print version, commit, date, Go version and platform as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	fmt.Fprintf(stdout, "popbridge %s\n", version)
+	if *asJSON {
+		json.NewEncoder(stdout).Encode(build)
+		return 0
+	}
+	fmt.Fprintln(stdout, build)
 	return 0
 }
