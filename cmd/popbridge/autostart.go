@@ -13,8 +13,12 @@ import (
 	"github.com/popbridge/popbridge/logfile"
 )
 
-// autostartEnv is the system autostart works on (tests replace it).
-var autostartEnv = autostart.DefaultEnv
+// autostartEnv is the system autostart works on, and autostartEntry what
+// the entry runs (tests replace both).
+var (
+	autostartEnv   = autostart.DefaultEnv
+	autostartEntry = autostart.NewEntry
+)
 
 func runAutostart(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("autostart", "on|off|status [-config FILE] [-xdg] [-json]", stderr)
@@ -46,7 +50,7 @@ func runAutostart(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		if err := cfg.CheckServe(); err != nil {
 			return fail(stderr, err)
 		}
-		e, err := autostart.NewEntry(cfg.Path, logfile.Dir(cfg.DataDir))
+		e, err := autostartEntry(cfg.Path, logfile.Dir(cfg.DataDir))
 		if err != nil {
 			return fail(stderr, err)
 		}

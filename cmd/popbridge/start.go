@@ -90,7 +90,9 @@ func startLogger(cfg *Config, terminal bool, stdout, stderr io.Writer) (*slog.Lo
 	log := logfile.NewLogger(w, also, cfg.Log.SlogLevel())
 	out := stdout
 	if !terminal {
-		out = &lineLogger{log: log}
+		// Printed lines are logged too (first: a GUI-subsystem build on
+		// Windows has no stdout to write to).
+		out = io.MultiWriter(&lineLogger{log: log}, stdout)
 	}
 	return log, out, func() { w.Close() }, nil
 }
