@@ -133,7 +133,7 @@ type Account struct {
 	// POP) instead of USER/PASS: an OAuth2 access token, asked before every
 	// round; refresh is true after the server rejected the last one (once
 	// per round). Password is not used then. Never logged.
-	Token func(ctx context.Context, refresh bool) (string, error)
+	Token    func(ctx context.Context, refresh bool) (string, error)
 	Interval time.Duration // between rounds in Run; 0: DefaultInterval
 	// LeaveOnServer false deletes each message from the server once it is
 	// at its destination. Note that the zero value deletes.
