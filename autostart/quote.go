@@ -158,6 +158,11 @@ func splitSystemdExec(s string) ([]string, error) {
 			inArg = true
 			i++
 			for ; i < len(s) && s[i] != q; i++ {
+				if (s[i] == '%' || s[i] == '$') && i+1 < len(s) && s[i+1] == s[i] {
+					cur.WriteByte(s[i])
+					i++
+					continue
+				}
 				if s[i] == '\\' && i+1 < len(s) {
 					i++
 					switch s[i] {
@@ -186,9 +191,6 @@ func splitSystemdExec(s string) ([]string, error) {
 	}
 	if inArg {
 		out = append(out, cur.String())
-	}
-	for i, a := range out {
-		out[i] = strings.NewReplacer("%%", "%", "$$", "$").Replace(a)
 	}
 	return out, nil
 }
