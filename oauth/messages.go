@@ -30,6 +30,10 @@ type ConsentError struct {
 
 func (e *ConsentError) Is(target error) bool { return target == ErrConsentNeeded }
 
+// ConsentNeeded marks the error for packages that cannot import this one
+// (backend/upstream words its hint by it).
+func (e *ConsentError) ConsentNeeded() bool { return true }
+
 // Error is the English text (Text("en")) with the provider's detail.
 func (e *ConsentError) Error() string {
 	s := e.Text("en")

@@ -412,7 +412,7 @@ func TestDovecotXOAUTH2(t *testing.T) {
 	f.fake.ExpireAccessTokens()
 	err := pool(upstream.AuthXOAuth2).Check(ctx)
 	f.errs = append(f.errs, err)
-	if err == nil || !errors.Is(err, ErrConsentNeeded) || !strings.Contains(err.Error(), "sign in again") {
+	if err == nil || !errors.Is(err, ErrConsentNeeded) || !strings.Contains(err.Error(), "sign in again") || strings.Contains(err.Error(), "oauth2_token_command") {
 		t.Fatalf("after revocation: %v, want the re-consent message", err)
 	}
 	t.Logf("after revocation: %v", err)
