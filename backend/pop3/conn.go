@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -274,6 +275,80 @@ func (s *session) login(user, pass string) error {
 		}
 	}
 	return nil
+}
+
+// loginXOAUTH2 authenticates with an OAuth2 access token (AUTH XOAUTH2,
+// RFC 5034 with Google's and Microsoft's mechanism): the command, the
+// server's "+" continuation, then the base64 initial response. A rejected
+// token may come back as a "+ <base64 JSON>" challenge, answered with an
+// empty line, after which the server says -ERR. go-pop3 does not know
+// continuations, so this talks to the connection directly, a line at a
+// time (nothing is left buffered for go-pop3).
+func (s *session) loginXOAUTH2(user, token string) error {
+	s.high.limit = 64 << 10
+	defer func() { s.high.limit = -1 }()
+	send := func(op, line string) error {
+		if _, err := s.high.Write([]byte(line + "\r\n")); err != nil {
+			return s.ctxOr(s.lostErr(op, err))
+		}
+		return nil
+	}
+	read := func(op string) (string, error) {
+		line, err := readLine(s.high)
+		if err != nil {
+			return "", s.ctxOr(s.lostErr(op, err))
+		}
+		return line, nil
+	}
+	const op = "AUTH XOAUTH2"
+	if err := send(op, op); err != nil {
+		return err
+	}
+	line, err := read(op)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(line, "-ERR") {
+		e := s.newErr(KindAuth, errors.New(line))
+		e.Detail = fmt.Sprintf("the server does not accept OAuth2 sign-in (AUTH XOAUTH2 answered %s)", strconv.Quote(line))
+		e.Hint = "is POP enabled for this mailbox? (Outlook.com and Microsoft 365: Settings > Mail > Forwarding and IMAP; Gmail: Settings > Forwarding and POP/IMAP)"
+		return e
+	}
+	if !strings.HasPrefix(line, "+") || strings.HasPrefix(line, "+OK") {
+		e := s.newErr(KindProtocol, errors.New(line))
+		e.Detail = fmt.Sprintf("unexpected answer to AUTH XOAUTH2: %s", strconv.Quote(line))
+		return e
+	}
+	ir := base64.StdEncoding.EncodeToString([]byte("user=" + user + "\x01auth=Bearer " + token + "\x01\x01"))
+	if err := send(op, ir); err != nil {
+		return err
+	}
+	if line, err = read(op); err != nil {
+		return err
+	}
+	detail := ""
+	if strings.HasPrefix(line, "+") && !strings.HasPrefix(line, "+OK") {
+		// The error challenge: {"status":"401",…}.
+		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(strings.TrimPrefix(line, "+"))); err == nil {
+			detail = strings.TrimSpace(string(b))
+		}
+		if err := send(op, ""); err != nil {
+			return err
+		}
+		if line, err = read(op); err != nil {
+			return err
+		}
+	}
+	if strings.HasPrefix(line, "+OK") {
+		return nil
+	}
+	e := s.newErr(KindAuth, errors.New(line))
+	e.Detail = fmt.Sprintf("the server rejected the OAuth2 token (%s)", strconv.Quote(line))
+	if detail != "" && len(detail) < 300 {
+		e.Detail += " " + detail
+	}
+	e.Hint = "sign in again (popbridge login) if this persists; check that the username is the mailbox's address"
+	return e
 }
 
 // authErr classifies a -ERR to USER or PASS (RFC 2449 / RFC 3206 codes).

@@ -129,6 +129,11 @@ type Account struct {
 	// Password is asked before every round (so a fixed password_file is
 	// picked up without a restart). Never logged.
 	Password func(ctx context.Context) (string, error)
+	// Token, when set, logs in with AUTH XOAUTH2 (Microsoft and Google
+	// POP) instead of USER/PASS: an OAuth2 access token, asked before every
+	// round; refresh is true after the server rejected the last one (once
+	// per round). Password is not used then. Never logged.
+	Token    func(ctx context.Context, refresh bool) (string, error)
 	Interval time.Duration // between rounds in Run; 0: DefaultInterval
 	// LeaveOnServer false deletes each message from the server once it is
 	// at its destination. Note that the zero value deletes.
@@ -212,7 +217,7 @@ func New(db *store.DB, sink Sink, acct Account, log *slog.Logger) (*Fetcher, err
 		return nil, fmt.Errorf("%s: host is required", key)
 	case a.Username == "":
 		return nil, fmt.Errorf("%s: username is required", key)
-	case a.Password == nil:
+	case a.Password == nil && a.Token == nil:
 		return nil, fmt.Errorf("%s: no password configured", key)
 	case strings.TrimSpace(a.DeliverTo) == "":
 		return nil, fmt.Errorf("%s: deliver_to is required", key)
@@ -281,14 +286,41 @@ func (f *Fetcher) Round(ctx context.Context) (RoundResult, error) {
 
 func (f *Fetcher) round(ctx context.Context, res *RoundResult) (noUIDL, listed bool, err error) {
 	a := &f.acct
-	pass, err := a.Password(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return false, false, ctx.Err()
+	secret, login := "", (func(*session) error)(nil)
+	if a.Token != nil {
+		tok, err := a.Token(ctx, false)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, false, ctx.Err()
+			}
+			return false, false, &Error{Kind: KindCredentials, Account: a.Name, Addr: f.addr(), Detail: "cannot get the OAuth2 token: " + err.Error(), Err: err}
 		}
-		return false, false, &Error{Kind: KindCredentials, Account: a.Name, Addr: f.addr(), Detail: "cannot get the password: " + err.Error(), Err: err}
+		secret = tok
+		login = func(s *session) error {
+			err := s.loginXOAUTH2(a.Username, tok)
+			if e := (*Error)(nil); !errors.As(err, &e) || e.Kind != KindAuth {
+				return err
+			}
+			// Rejected: perhaps expired early; one fresh token.
+			f.log.Info("the POP3 server rejected the OAuth2 token; fetching a new one", "account", a.Name)
+			tok2, terr := a.Token(ctx, true)
+			if terr != nil {
+				return &Error{Kind: KindCredentials, Account: a.Name, Addr: f.addr(), Detail: "cannot get the OAuth2 token: " + terr.Error(), Err: terr}
+			}
+			return s.loginXOAUTH2(a.Username, tok2)
+		}
+	} else {
+		pass, err := a.Password(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, false, ctx.Err()
+			}
+			return false, false, &Error{Kind: KindCredentials, Account: a.Name, Addr: f.addr(), Detail: "cannot get the password: " + err.Error(), Err: err}
+		}
+		secret = pass
+		login = func(s *session) error { return s.login(a.Username, pass) }
 	}
-	sum := sha256.Sum256([]byte(pass))
+	sum := sha256.Sum256([]byte(secret))
 	if af := f.auth; af != nil && af.sum == sum && f.now().Before(af.until) {
 		e := *af.err
 		e.Detail += fmt.Sprintf("; not tried again before %s unless the password changes", af.until.Format("2006-01-02 15:04"))
@@ -300,7 +332,7 @@ func (f *Fetcher) round(ctx context.Context, res *RoundResult) (noUIDL, listed b
 		return false, false, err
 	}
 	defer s.close()
-	if err := s.login(a.Username, pass); err != nil {
+	if err := login(s); err != nil {
 		if e := (*Error)(nil); errors.As(err, &e) && e.Kind == KindAuth {
 			f.auth = &authFailure{sum: sum, until: f.now().Add(max(authRetry, a.Interval)), err: e}
 		}

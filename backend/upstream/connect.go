@@ -163,6 +163,12 @@ func (p *Pool) login(ctx context.Context, dc *deadlineConn, c *imapclient.Client
 			if err != nil {
 				e := p.newErr(KindCredentials, err)
 				e.detail = "OAuth2 token: " + err.Error()
+				// A sign-in the user must renew (oauth.ConsentError)
+				// already says how; not the token command.
+				var consent interface{ ConsentNeeded() bool }
+				if errors.As(err, &consent) && consent.ConsentNeeded() {
+					e.hint = "the console or `popbridge login` signs in again"
+				}
 				return e
 			}
 			var sc sasl.Client

@@ -39,6 +39,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
+	"github.com/popbridge/popbridge/oauth"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -151,6 +152,20 @@ type UpstreamConfig struct {
 	MaxConnections     int    `toml:"max_connections"` // 1..32, default 4
 	InsecureSkipVerify bool   `toml:"insecure_skip_verify"`
 	CACert             string `toml:"ca_cert"` // PEM file, absolute after validation
+	// OAuth2 signs in in the browser (popbridge login) instead of a
+	// password or a token command; nil: not used.
+	OAuth2  *OAuth2Config `toml:"oauth2"`
+	dataDir string        // where OAuth2 tokens are kept (set by validation)
+}
+
+// OAuth2Config is [upstream.oauth2] or [pop3.oauth2]: the app registration
+// that `popbridge login` signs in with (see the README for the steps at
+// Microsoft Entra and Google Cloud).
+type OAuth2Config struct {
+	Provider     string `toml:"provider"`      // microsoft|google
+	ClientID     string `toml:"client_id"`     // the registration's application (client) ID
+	ClientSecret string `toml:"client_secret"` // optional (Google desktop clients have one)
+	Tenant       string `toml:"tenant"`        // microsoft only; default "common"
 }
 
 // POP3Config is one old POP account that the bridge keeps fetching.
@@ -166,7 +181,11 @@ type POP3Config struct {
 	DeleteAfter    Duration `toml:"delete_after"`    // 0: never
 	DeliverTo      string   `toml:"deliver_to"`      // default "<prefix>/Inbox"
 	MaxMessageSize ByteSize `toml:"max_message_size"`
-	key            string   // "pop3[i]", for messages
+	// OAuth2 signs in with AUTH XOAUTH2 (Microsoft and Google POP) instead
+	// of a password; nil: not used.
+	OAuth2  *OAuth2Config `toml:"oauth2"`
+	key     string        // "pop3[i]", for messages
+	dataDir string        // where OAuth2 tokens are kept (set by validation)
 }
 
 // MigrateConfig limits what `migrate` moves and where it goes.
@@ -1277,7 +1296,11 @@ func (v *validator) validate(c *Config) {
 	v.users(c.Users)
 	v.archive(&c.Archive)
 	if c.Upstream != nil {
+		c.Upstream.dataDir = c.DataDir
 		v.upstream(c.Upstream)
+	}
+	for i := range c.POP3 {
+		c.POP3[i].dataDir = c.DataDir
 	}
 	v.pop3(c.POP3, c.Archive.Prefix, c.Upstream != nil)
 	v.migrate(&c.Migrate, c.Archive.Prefix)
@@ -1676,18 +1699,47 @@ func (v *validator) secret(key string, s *Secret, required bool, requiredMsg str
 
 func (v *validator) upstream(u *UpstreamConfig) {
 	const key = "upstream"
+	if u.OAuth2 != nil {
+		v.oauth2(key+".oauth2", u.OAuth2)
+		if strings.TrimSpace(u.Host) == "" && !v.idx.has(key+".host") {
+			if p, err := oauth.PresetFor(u.OAuth2.Provider, u.OAuth2.Tenant); err == nil {
+				u.Host = p.IMAPHost
+			}
+		}
+	}
 	v.server(key, &u.Host, &u.Port, &u.TLS, u.Username, "imap.example.com", 993, 143)
 
 	u.Auth = strings.ToLower(strings.TrimSpace(u.Auth))
 	if u.Auth == "" {
 		u.Auth = AuthPlain
-		if u.OAuth2TokenCommand != "" {
+		if u.OAuth2TokenCommand != "" || u.OAuth2 != nil {
 			u.Auth = AuthXOAuth2
 		}
 	}
+	switch {
+	case u.OAuth2 == nil:
+		v.upstreamAuth(key, u)
+	case u.Auth == AuthPlain || u.Auth == AuthLogin:
+		v.errf(key+".auth", `%q does not sign in with a token; [upstream.oauth2] needs auth = "xoauth2" (the default) or "oauthbearer"`, u.Auth)
+	case u.Auth == AuthXOAuth2 || u.Auth == AuthOAuthBearer:
+		v.secret(key, &u.Secret, false, "")
+		if u.IsSet() {
+			v.errf(key+".password", "not used with [upstream.oauth2], which signs in in the browser (popbridge login); remove it")
+		}
+		if u.OAuth2TokenCommand != "" {
+			v.errf(key+".oauth2_token_command", "set either oauth2_token_command or [upstream.oauth2], not both")
+		}
+	default:
+		v.errf(key+".auth", "%q is not an auth mechanism; use xoauth2 or oauthbearer with [upstream.oauth2]", u.Auth)
+	}
+	v.upstreamRest(key, u)
+}
+
+// upstreamAuth validates auth and its secrets without [upstream.oauth2].
+func (v *validator) upstreamAuth(key string, u *UpstreamConfig) {
 	switch u.Auth {
 	case AuthPlain, AuthLogin:
-		v.secret(key, &u.Secret, true, `required: set password_file, password_command or password (an app password for Gmail/Microsoft 365), or oauth2_token_command`)
+		v.secret(key, &u.Secret, true, `required: set password_file, password_command or password (an app password for Gmail/Microsoft 365), or sign in with [upstream.oauth2]`)
 		if u.OAuth2TokenCommand != "" {
 			v.errf(key+".oauth2_token_command", `only used with auth = "xoauth2" or "oauthbearer" (auth is %q)`, u.Auth)
 		}
@@ -1697,12 +1749,14 @@ func (v *validator) upstream(u *UpstreamConfig) {
 			v.errf(key+".password", "not used with auth = %q, which takes its token from oauth2_token_command; remove it", u.Auth)
 		}
 		if strings.TrimSpace(u.OAuth2TokenCommand) == "" {
-			v.errf(key+".oauth2_token_command", "required with auth = %q: a command that prints an access token", u.Auth)
+			v.errf(key+".oauth2_token_command", "required with auth = %q: a command that prints an access token (or sign in with [upstream.oauth2] instead)", u.Auth)
 		}
 	default:
 		v.errf(key+".auth", "%q is not an auth mechanism; use plain, login, xoauth2 or oauthbearer", u.Auth)
 	}
+}
 
+func (v *validator) upstreamRest(key string, u *UpstreamConfig) {
 	if !v.idx.has(key + ".max_connections") {
 		u.MaxConnections = defaultMaxConnections
 	} else if u.MaxConnections < 1 || u.MaxConnections > maxMaxConnections {
@@ -1724,8 +1778,23 @@ func (v *validator) pop3(accounts []POP3Config, prefix string, hasUpstream bool)
 		p := &accounts[i]
 		key := fmt.Sprintf("pop3[%d]", i)
 		p.key = key
+		if p.OAuth2 != nil {
+			v.oauth2(key+".oauth2", p.OAuth2)
+			if strings.TrimSpace(p.Host) == "" && !v.idx.has(key+".host") {
+				if pr, err := oauth.PresetFor(p.OAuth2.Provider, p.OAuth2.Tenant); err == nil {
+					p.Host = pr.POPHost
+				}
+			}
+		}
 		v.server(key, &p.Host, &p.Port, &p.TLS, p.Username, "pop.example.com", 995, 110)
-		v.secret(key, &p.Secret, true, "required: set password_file, password_command or password")
+		if p.OAuth2 != nil {
+			v.secret(key, &p.Secret, false, "")
+			if p.IsSet() {
+				v.errf(key+".password", "not used with [pop3.oauth2], which signs in in the browser (popbridge login -pop3 %s); remove it", p.Name)
+			}
+		} else {
+			v.secret(key, &p.Secret, true, "required: set password_file, password_command or password, or sign in with [pop3.oauth2]")
+		}
 
 		if !v.idx.has(key + ".name") {
 			p.Name = p.Host
@@ -1766,6 +1835,33 @@ func (v *validator) pop3(accounts []POP3Config, prefix string, hasUpstream bool)
 		} else if p.MaxMessageSize <= 0 {
 			v.errf(key+".max_message_size", "must be positive, e.g. \"50MB\"")
 		}
+	}
+}
+
+// oauth2 validates an [….oauth2] table.
+func (v *validator) oauth2(key string, o *OAuth2Config) {
+	o.Provider = strings.ToLower(strings.TrimSpace(o.Provider))
+	switch o.Provider {
+	case "":
+		v.errf(key+".provider", `required: "microsoft" (Outlook.com, Microsoft 365) or "google" (Gmail, Google Workspace)`)
+	case oauth.Microsoft, oauth.Google:
+	default:
+		v.errf(key+".provider", `%q is not a provider; use "microsoft" or "google"`, o.Provider)
+	}
+	o.ClientID = strings.TrimSpace(o.ClientID)
+	if o.ClientID == "" {
+		v.errf(key+".client_id", `required: the application (client) ID of your app registration (see "Signing in with Microsoft or Google" in the README)`)
+	} else if strings.ContainsAny(o.ClientID, " /?#&") {
+		v.errf(key+".client_id", "%q is not a client ID: copy the Application (client) ID from the registration", o.ClientID)
+	}
+	o.Tenant = strings.TrimSpace(o.Tenant)
+	switch {
+	case o.Provider == oauth.Google && o.Tenant != "":
+		v.errf(key+".tenant", `only used with provider = "microsoft"; remove it`)
+	case o.Provider == oauth.Microsoft && o.Tenant == "":
+		o.Tenant = "common"
+	case strings.ContainsAny(o.Tenant, " /?#&"):
+		v.errf(key+".tenant", `%q is not a tenant; use "common", "consumers", "organizations", a domain such as "contoso.onmicrosoft.com" or the tenant ID`, o.Tenant)
 	}
 }
 

@@ -371,13 +371,13 @@ password = "pw"
 		Upstream: &UpstreamConfig{
 			Host: "imap.example.com", Port: 993, TLS: "implicit", Username: "me@example.com",
 			Secret: Secret{PasswordCommand: "pass show imap", dir: env.dir},
-			Auth:   "plain", MaxConnections: 4,
+			Auth:   "plain", MaxConnections: 4, dataDir: filepath.Join(env.dir, "xdg-data", "popbridge"),
 		},
 		POP3: []POP3Config{{
 			Name: "pop.example.com", Host: "pop.example.com", Port: 995, TLS: "implicit", Username: "me",
 			Secret:   Secret{Password: "pw", dir: env.dir},
 			Interval: Duration(5 * time.Minute), LeaveOnServer: &yes, DeliverTo: "Local/Inbox",
-			MaxMessageSize: 52428800, key: "pop3[0]",
+			MaxMessageSize: 52428800, key: "pop3[0]", dataDir: filepath.Join(env.dir, "xdg-data", "popbridge"),
 		}},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
@@ -1000,7 +1000,10 @@ func TestExampleConfigUncommented(t *testing.T) {
 	t.Setenv("USERPROFILE", home)
 	cfgMkdir(t, filepath.Join(home, ".thunderbird", "abcd1234.default-release", "Mail", "Local Folders"))
 
-	doc := uncommentExample(data)
+	// The [….oauth2] tables replace the passwords: checked separately
+	// below, without the password keys.
+	full := uncommentExample(data)
+	doc := regexp.MustCompile(`(?ms)^\[(upstream|pop3)\.oauth2\]\n.*?\n\n`).ReplaceAll(full, nil)
 	hashLine := regexp.MustCompile(`(?m)^password_hash = ".*"$`)
 	if len(hashLine.FindAll(doc, -1)) != 1 {
 		t.Fatalf("want one password_hash line in the uncommented example")
@@ -1020,6 +1023,19 @@ func TestExampleConfigUncommented(t *testing.T) {
 	}
 	if err := cfg.CheckServe(); err != nil {
 		t.Error(err)
+	}
+
+	oauthDoc := regexp.MustCompile(`(?m)^(password|password_file|password_command|oauth2_token_command|auth) = .*$`).ReplaceAll(full, nil)
+	oauthDoc = hashLine.ReplaceAllLiteral(oauthDoc, []byte(`password_hash = "`+testHash()+`"`))
+	cfg, _, err = ParseConfig(oauthDoc, filepath.Join(t.TempDir(), "popbridge.toml"))
+	if err != nil {
+		t.Fatalf("uncommented example with [upstream.oauth2] and [pop3.oauth2]: %v", err)
+	}
+	if o := cfg.Upstream.OAuth2; o == nil || o.Provider != "microsoft" || o.Tenant != "common" || cfg.Upstream.Auth != AuthXOAuth2 {
+		t.Errorf("upstream oauth2: %+v, auth %s", o, cfg.Upstream.Auth)
+	}
+	if o := cfg.POP3[0].OAuth2; o == nil || o.ClientID == "" {
+		t.Errorf("pop3 oauth2: %+v", o)
 	}
 }
 
@@ -1043,7 +1059,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		}
 		sections[cur] += line + "\n"
 	}
-	wantOrder := []string{"listen", "users", "archive", "archive.sources", "upstream", "pop3", "migrate", "log"}
+	wantOrder := []string{"listen", "users", "archive", "archive.sources", "upstream", "upstream.oauth2", "pop3", "pop3.oauth2", "migrate", "log"}
 	if !reflect.DeepEqual(order, wantOrder) {
 		t.Errorf("sections in example: %q, want %q", order, wantOrder)
 	}

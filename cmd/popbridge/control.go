@@ -16,6 +16,7 @@ import (
 
 	"github.com/popbridge/popbridge/backend"
 	"github.com/popbridge/popbridge/backend/pop3"
+	"github.com/popbridge/popbridge/instance"
 )
 
 // The control endpoint lets `status`, `import` (and later fetch, migrate,
@@ -133,6 +134,7 @@ func startControl(ctx context.Context, a *app, addr string) (func(), error) {
 	mux.HandleFunc("POST /fetch", auth(fetchHandler(a)))
 	mux.HandleFunc("POST /migrate", auth(migrateHandler(a)))
 	mux.HandleFunc("POST /verify", auth(verifyHandler(a)))
+	instance.Register(mux, auth, consoleLoginURL)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	stop := func() {

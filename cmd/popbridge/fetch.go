@@ -314,7 +314,7 @@ func pop3Account(p *POP3Config, popstate []string) pop3.Account {
 	if p.LeaveOnServer != nil {
 		leave = *p.LeaveOnServer
 	}
-	return pop3.Account{
+	a := pop3.Account{
 		Name:           p.Name,
 		Host:           p.Host,
 		Port:           p.Port,
@@ -328,6 +328,10 @@ func pop3Account(p *POP3Config, popstate []string) pop3.Account {
 		MaxMessageSize: int64(p.MaxMessageSize),
 		PopstateFiles:  popstate,
 	}
+	if p.OAuth2 != nil {
+		a.Password, a.Token = nil, p.oauthSource(nil).Token
+	}
+	return a
 }
 
 // popstateFiles finds Thunderbird popstate.dat files for the configured

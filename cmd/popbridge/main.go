@@ -6,13 +6,28 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/popbridge/popbridge/internal/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "0.1.0-dev"
+// version, commit and date are stamped at build time by scripts/release.sh
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=… -X main.date=…"); a
+// `go install …@v1.2.3` build takes them from the Go build information.
+var (
+	version = devVersion
+	commit  string
+	date    string
+)
+
+const devVersion = "0.1.0-dev"
+
+var build = buildinfo.Resolve(version, commit, date, devVersion)
+
+func init() { version = build.Version }
 
 type command struct {
 	name    string
@@ -22,6 +37,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"start", "start the bridge like a desktop app, or open the console of the one running (what a double-click does)", runStart},
 		{"serve", "run the bridge: IMAP server over the archive (and upstream)", runServe},
 		{"import", "index the legacy archives now, with progress, then exit", runImport},
 		{"fetch", "run one POP3 fetch round now (-once) and print what it did", runFetch},
@@ -29,6 +45,9 @@ func commands() []command {
 		{"verify", "prove every in-scope legacy message is on the server; exit 1 if not", runVerify},
 		{"status", "per-folder counts, on server / remaining, quota (asks a running bridge, or reads the data dir)", runStatus},
 		{"passwd", "print a password hash for [[users]]", runPasswd},
+		{"login", "sign in to Microsoft or Google in the browser ([upstream.oauth2], [pop3.oauth2])", runLogin},
+		{"autostart", "on|off|status: start popbridge with your session (no administrator rights)", runAutostart},
+		{"uninstall", "remove autostart and, with -data, the data dir (never the archives)", runUninstall},
 		{"demo", "bundled sample archive + embedded upstream, ready for a client", runDemo},
 		{"version", "print the version", runVersion},
 	}
@@ -37,7 +56,7 @@ func commands() []command {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "popbridge %s — your old POP mail, on every device, over IMAP\n\nUsage: popbridge <command> [flags]\n\nCommands:\n", version)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'popbridge <command> -h' for the flags of a command.\nConfiguration: -config FILE, $POPBRIDGE_CONFIG, ./popbridge.toml or the user config dir (see config.example.toml).\n")
 }
@@ -48,8 +67,8 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		usage(stderr)
-		return 2
+		// A double-click, or `popbridge` typed alone.
+		return runStart(nil, stdin, stdout, stderr)
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -69,10 +88,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func runVersion(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("version", "", stderr)
+	fs := newFlagSet("version", "[-json]", stderr)
+	asJSON := fs.Bool("json", false, "print version, commit, date, Go version and platform as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	fmt.Fprintf(stdout, "popbridge %s\n", version)
+	if *asJSON {
+		json.NewEncoder(stdout).Encode(build)
+		return 0
+	}
+	fmt.Fprintln(stdout, build)
 	return 0
 }

@@ -157,6 +157,7 @@ var sensitiveKeys = map[string]bool{
 	"password_hash":        true,
 	"password_command":     true,
 	"oauth2_token_command": true,
+	"client_secret":        true,
 }
 
 // redactedAttrs describes struct v as slog attributes named by TOML key,

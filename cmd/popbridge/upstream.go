@@ -33,6 +33,22 @@ func newPool(u *UpstreamConfig, log *slog.Logger) (*upstream.Pool, error) {
 		mu    sync.Mutex
 		token string
 	)
+	tokenFn := func(ctx context.Context, refresh bool) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if token != "" && !refresh {
+			return token, nil
+		}
+		t, err := u.OAuth2Token(ctx)
+		if err != nil {
+			return "", err
+		}
+		token = t
+		return t, nil
+	}
+	if u.OAuth2 != nil {
+		tokenFn = u.oauthSource(log).Token
+	}
 	return upstream.New(upstream.Options{
 		Host:           u.Host,
 		Port:           u.Port,
@@ -43,18 +59,6 @@ func newPool(u *UpstreamConfig, log *slog.Logger) (*upstream.Pool, error) {
 		MaxConnections: u.MaxConnections,
 		Logger:         log,
 		Password:       u.ResolvePassword,
-		Token: func(ctx context.Context, refresh bool) (string, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if token != "" && !refresh {
-				return token, nil
-			}
-			t, err := u.OAuth2Token(ctx)
-			if err != nil {
-				return "", err
-			}
-			token = t
-			return t, nil
-		},
+		Token:          tokenFn,
 	})
 }

@@ -137,6 +137,12 @@ type DovecotOptions struct {
 	// Sent (\Sent), Drafts (\Drafts), Trash (\Trash), Junk (\Junk) and
 	// Archive (\Archive), created and subscribed on first login.
 	NoSpecialUse bool
+	// OAuth2IntrospectURL, when set, adds XOAUTH2 and OAUTHBEARER: Dovecot's
+	// oauth2 passdb POSTs each token to this RFC 7662 introspection URL
+	// (internal/oauthtest's) and accepts it when the answer has
+	// "active": "true" and "username" equal to the login name. Passwords
+	// keep working for PLAIN and LOGIN.
+	OAuth2IntrospectURL string
 }
 
 // Dovecot is a running (or stopped) private Dovecot instance.
@@ -388,6 +394,13 @@ func (d *Dovecot) prepareDir() error {
 	if err := os.WriteFile(filepath.Join(d.Dir, "users"), []byte(users.String()), 0o644); err != nil {
 		return err
 	}
+	if u := d.opts.OAuth2IntrospectURL; u != "" {
+		conf := "introspection_url = " + u + "\nintrospection_mode = post\nforce_introspection = yes\n" +
+			"username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+		if err := os.WriteFile(filepath.Join(d.Dir, "oauth2.conf"), []byte(conf), 0o644); err != nil {
+			return err
+		}
+	}
 	mail := filepath.Join(d.Dir, "mail")
 	if err := os.Mkdir(mail, 0o755); err != nil {
 		return err
@@ -418,7 +431,11 @@ func (d *Dovecot) config() string {
 	w("protocols = imap pop3")
 	w("listen = %s", d.Host)
 	w("login_greeting = %s", d.greeting)
-	w("auth_mechanisms = plain login")
+	if d.opts.OAuth2IntrospectURL != "" {
+		w("auth_mechanisms = plain login xoauth2 oauthbearer")
+	} else {
+		w("auth_mechanisms = plain login")
+	}
 	w("disable_plaintext_auth = no")
 	w("auth_failure_delay = 0")
 	w("auth_verbose = yes")
@@ -451,7 +468,12 @@ func (d *Dovecot) config() string {
 		w("ssl = no")
 	}
 
-	w("passdb {\n  driver = passwd-file\n  args = scheme=PLAIN %s\n}", filepath.Join(d.Dir, "users"))
+	if d.opts.OAuth2IntrospectURL != "" {
+		w("passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = %s\n}", filepath.Join(d.Dir, "oauth2.conf"))
+		w("passdb {\n  driver = passwd-file\n  mechanisms = plain login\n  args = scheme=PLAIN %s\n}", filepath.Join(d.Dir, "users"))
+	} else {
+		w("passdb {\n  driver = passwd-file\n  args = scheme=PLAIN %s\n}", filepath.Join(d.Dir, "users"))
+	}
 	w("userdb {\n  driver = passwd-file\n  args = %s\n}", filepath.Join(d.Dir, "users"))
 
 	// The built-in defaults listen on 143/993/110/995; every listener is
