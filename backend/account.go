@@ -75,6 +75,9 @@ type Account struct {
 	mu    sync.Mutex
 	boxes map[uint32]*mailbox // loaded mailboxes by folder ID
 
+	namesMu   sync.Mutex
+	srvNaming *srvNames // the upstream's folder naming (names.go)
+
 	indexMu     sync.Mutex // one indexing run at a time
 	probMu      sync.Mutex
 	problems    map[string]string // problem text by path, reported once

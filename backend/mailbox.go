@@ -44,6 +44,7 @@ type mailbox struct {
 
 	mu          sync.Mutex
 	name        string
+	srvName     string // upstream mirrors: the folder's name on the server
 	uidValidity uint32
 	uidNext     uint32
 	msgs        []msgInfo
@@ -117,7 +118,11 @@ func (b *mailbox) signalLocked() {
 }
 
 func loadMailbox(a *Account, f *store.Folder) (*mailbox, error) {
-	b := &mailbox{acct: a, id: f.ID, remote: f.Remote, name: f.Name, uidValidity: f.UIDValidity, uidNext: f.UIDNext, changed: make(chan struct{}),
+	srvName := f.ServerName
+	if srvName == "" {
+		srvName = f.Name
+	}
+	b := &mailbox{acct: a, id: f.ID, remote: f.Remote, name: f.Name, srvName: srvName, uidValidity: f.UIDValidity, uidNext: f.UIDNext, changed: make(chan struct{}),
 		views: map[*view]struct{}{}, limbo: map[imap.UID]*limboItem{}, touched: map[imap.UID]uint64{}, expunging: map[imap.UID][]byte{}}
 	err := a.db.View(func(tx *store.Tx) error {
 		return tx.ForEachMessage(f.ID, func(m *store.Message) error {
@@ -337,6 +342,13 @@ func (b *mailbox) trimLocked() {
 		b.events = append(b.events[:0], b.events[n:]...)
 		b.evBase = low
 	}
+}
+
+// server returns the folder's name on the upstream server.
+func (b *mailbox) server() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.srvName
 }
 
 // keptBody returns the bytes kept for an upstream message that is being

@@ -468,7 +468,7 @@ func retryable(err error) bool {
 func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOptions, fr *FolderResult, progress func(n int, b, uploaded int64, folderDone int)) error {
 	if fp.Create {
 		if err := a.remoteFolderOp("CREATE", fp.Target, func(c *imapclient.Client) error {
-			err := c.Create(fp.Target, nil).Wait()
+			err := c.Create(a.srv(fp.Target), nil).Wait()
 			var ie *imap.Error
 			if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
 				return nil
@@ -924,7 +924,7 @@ func (a *Account) readServer(ctx context.Context, folder string, want map[messag
 	var total int
 	var uidValidity uint32
 	err := a.pool.Do(ctx, func(c *imapclient.Client) error {
-		sd, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+		sd, err := c.Select(a.srv(folder), &imap.SelectOptions{ReadOnly: true}).Wait()
 		if err != nil {
 			var ie *imap.Error
 			if errors.As(err, &ie) {
@@ -1013,7 +1013,7 @@ func (a *Account) hashServerBodies(ctx context.Context, folder string, uids []im
 	sec := &imap.FetchItemBodySection{Peek: true}
 	var bytesRead int64
 	done := 0
-	err := a.pool.DoSelected(ctx, folder, true, true, func(c *imapclient.Client) error {
+	err := a.pool.DoSelected(ctx, a.srv(folder), true, true, func(c *imapclient.Client) error {
 		cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sec}})
 		for {
 			msg := cmd.Next()

@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/popbridge/popbridge/backend/archive"
 	"github.com/popbridge/popbridge/backend/message"
 	"github.com/popbridge/popbridge/store"
 )
@@ -34,7 +35,6 @@ var ErrPrefixClash = errors.New("prefix clash")
 var headerFPSection = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: message.HeaderFPFields, Peek: true}
 
 const remoteTimeout = 2 * time.Minute
-
 
 // syncChunk is how many new messages a mirror sync commits at a time.
 var syncChunk = 2000
@@ -51,8 +51,8 @@ func (a *Account) SyncFolders(ctx context.Context) error {
 		return nil
 	}
 	type rf struct {
-		name    string
-		attrs   []imap.MailboxAttr
+		name    string // the bridge's
+		srvName string // the server's
 		special string
 		noSel   bool
 		sub     bool
@@ -71,6 +71,7 @@ func (a *Account) SyncFolders(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		names := a.learnNames(ctx, c, list)
 		subs := map[string]bool{}
 		if !opts.ReturnSubscribed {
 			ls, err := c.List("", "*", &imap.ListOptions{SelectSubscribed: true}).Collect()
@@ -81,10 +82,11 @@ func (a *Account) SyncFolders(ctx context.Context) error {
 			}
 		}
 		for _, l := range list {
-			x := rf{name: l.Mailbox, attrs: l.Attrs, sub: subs[l.Mailbox]}
-			if l.Delim != 0 && l.Delim != '/' {
-				x.name = strings.ReplaceAll(l.Mailbox, string(l.Delim), "/")
+			name, ok := names.toBridge(l.Mailbox)
+			if !ok {
+				continue // another namespace (shared, other users)
 			}
+			x := rf{name: name, srvName: l.Mailbox, sub: subs[l.Mailbox]}
 			for _, at := range l.Attrs {
 				switch strings.ToLower(string(at)) {
 				case `\noselect`, `\nonexistent`:
@@ -92,11 +94,8 @@ func (a *Account) SyncFolders(ctx context.Context) error {
 				case `\subscribed`:
 					x.sub = true
 				case `\sent`, `\drafts`, `\trash`, `\junk`, `\archive`, `\all`, `\flagged`:
-					x.special = string(at)
+					x.special = specialCase(string(at))
 				}
-			}
-			if strings.EqualFold(x.name, "INBOX") {
-				x.name = "INBOX"
 			}
 			remote = append(remote, x)
 		}
@@ -104,6 +103,24 @@ func (a *Account) SyncFolders(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	// Servers without SPECIAL-USE (Courier, Cyrus's defaults, Exchange's
+	// LIST): the well-known names servers and clients really use stand for
+	// the attributes, for the folders at the top (RFC 6154 6).
+	have := map[string]bool{}
+	for _, r := range remote {
+		if r.special != "" {
+			have[r.special] = true
+		}
+	}
+	for i, r := range remote {
+		if r.special != "" || r.noSel || strings.Contains(r.name, "/") || r.name == "INBOX" {
+			continue
+		}
+		if su := archive.SpecialUse(r.name); su != "" && !have[su] {
+			remote[i].special = su
+			have[su] = true
+		}
 	}
 	for _, r := range remote {
 		if a.isLocal(r.name) {
@@ -119,7 +136,7 @@ func (a *Account) SyncFolders(ctx context.Context) error {
 				if !errors.Is(err, store.ErrNoFolder) {
 					return err
 				}
-				nf := &store.Folder{Name: r.name, Remote: true, UIDValidity: 1, NoSelect: r.noSel, SpecialUse: r.special, Subscribed: r.sub}
+				nf := &store.Folder{Name: r.name, Remote: true, UIDValidity: 1, NoSelect: r.noSel, SpecialUse: r.special, Subscribed: r.sub, ServerName: serverNameField(r.name, r.srvName)}
 				if err := tx.CreateFolder(nf); err != nil {
 					return err
 				}
@@ -128,11 +145,19 @@ func (a *Account) SyncFolders(ctx context.Context) error {
 			if !f.Remote {
 				continue
 			}
-			if f.NoSelect != r.noSel || f.SpecialUse != r.special || f.Subscribed != r.sub {
-				f.NoSelect, f.SpecialUse, f.Subscribed = r.noSel, r.special, r.sub
+			sn := serverNameField(r.name, r.srvName)
+			if f.NoSelect != r.noSel || f.SpecialUse != r.special || f.Subscribed != r.sub || f.ServerName != sn {
+				f.NoSelect, f.SpecialUse, f.Subscribed, f.ServerName = r.noSel, r.special, r.sub, sn
 				if err := tx.PutFolder(f); err != nil {
 					return err
 				}
+				a.mu.Lock()
+				if b, ok := a.boxes[f.ID]; ok {
+					b.mu.Lock()
+					b.srvName = r.srvName
+					b.mu.Unlock()
+				}
+				a.mu.Unlock()
 			}
 		}
 		return nil
@@ -150,6 +175,25 @@ func (a *Account) SyncFolders(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// serverNameField is what store.Folder.ServerName holds: "" when the
+// server's name is the bridge's.
+func serverNameField(name, srvName string) string {
+	if name == srvName {
+		return ""
+	}
+	return srvName
+}
+
+// specialCase spells a SPECIAL-USE attribute as RFC 6154 does.
+func specialCase(at string) string {
+	for _, su := range []string{`\Sent`, `\Drafts`, `\Trash`, `\Junk`, `\Archive`, `\All`, `\Flagged`} {
+		if strings.EqualFold(at, su) {
+			return su
+		}
+	}
+	return at
 }
 
 // dropFolder forgets a mirror folder the server no longer has.
@@ -201,8 +245,9 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 	b.mu.Lock()
 	startGen := b.gen
 	b.mu.Unlock()
+	srvName := b.server()
 	err = a.pool.Do(ctx, func(c *imapclient.Client) error {
-		sd, err := c.Select(name, &imap.SelectOptions{ReadOnly: true}).Wait()
+		sd, err := c.Select(srvName, &imap.SelectOptions{ReadOnly: true}).Wait()
 		if err != nil {
 			return err
 		}
@@ -432,7 +477,7 @@ func (a *Account) fetchRemoteBodies(ctx context.Context, folder string, uids []i
 	if len(uids) == 0 {
 		return out, nil
 	}
-	err := a.pool.DoSelected(ctx, folder, true, false, func(c *imapclient.Client) error {
+	err := a.pool.DoSelected(ctx, a.srv(folder), true, false, func(c *imapclient.Client) error {
 		var err error
 		out, err = fetchBodies(c, uids)
 		return err
@@ -522,7 +567,7 @@ func (a *Account) remoteStore(b *mailbox, uids []imap.UID, op *imap.StoreFlags) 
 	ctx, cancel := a.remoteCtx()
 	defer cancel()
 	newFlags := map[imap.UID][]string{}
-	err := a.pool.DoSelected(ctx, b.name, false, true, func(c *imapclient.Client) error {
+	err := a.pool.DoSelected(ctx, b.server(), false, true, func(c *imapclient.Client) error {
 		msgs, err := c.Store(imap.UIDSetNum(uids...), &imap.StoreFlags{Op: op.Op, Flags: op.Flags}, nil).Collect()
 		if err != nil {
 			return err
@@ -573,6 +618,47 @@ func (a *Account) remoteStore(b *mailbox, uids []imap.UID, op *imap.StoreFlags) 
 // remoteExpunge removes uids on the server (UID EXPUNGE, so that other
 // clients' \Deleted messages are left alone), then from the mirror.
 func (a *Account) remoteExpunge(b *mailbox, uids []imap.UID) error {
+	return a.remoteRemove(b, uids, "EXPUNGE", expungeUIDs)
+}
+
+// expungeUIDs removes uids from the selected mailbox and nothing else:
+// STORE \Deleted, then UID EXPUNGE (RFC 4315). Without UIDPLUS, EXPUNGE
+// would also remove what the user (on another device) marked \Deleted:
+// those get the flag taken off for the EXPUNGE and put back after.
+func expungeUIDs(c *imapclient.Client, set imap.UIDSet) error {
+	if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		return err
+	}
+	if c.Caps().Has(imap.CapUIDPlus) || c.Caps().Has(imap.CapIMAP4rev2) {
+		return c.UIDExpunge(set).Close()
+	}
+	d, err := c.UIDSearch(&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
+	if err != nil {
+		return err
+	}
+	var others imap.UIDSet
+	for _, u := range d.AllUIDs() {
+		if !set.Contains(u) {
+			others.AddNum(u)
+		}
+	}
+	if len(others) > 0 {
+		if err := c.Store(others, &imap.StoreFlags{Op: imap.StoreFlagsDel, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return err
+		}
+	}
+	err = c.Expunge().Close()
+	if len(others) > 0 {
+		if rerr := c.Store(others, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// remoteRemove takes uids out of the upstream folder b with op (run with
+// b selected read-write), then out of the mirror.
+func (a *Account) remoteRemove(b *mailbox, uids []imap.UID, opName string, op func(c *imapclient.Client, set imap.UIDSet) error) error {
 	if len(uids) == 0 {
 		return nil
 	}
@@ -605,7 +691,7 @@ func (a *Account) remoteExpunge(b *mailbox, uids []imap.UID) error {
 	}
 	b.mu.Unlock()
 	var kept map[imap.UID][]byte
-	err := a.pool.DoSelected(ctx, b.name, false, true, func(c *imapclient.Client) error {
+	err := a.pool.DoSelected(ctx, b.server(), false, true, func(c *imapclient.Client) error {
 		if len(keep) > 0 {
 			kept = fetchBodiesOn(c, keep)
 			b.mu.Lock()
@@ -614,14 +700,7 @@ func (a *Account) remoteExpunge(b *mailbox, uids []imap.UID) error {
 			}
 			b.mu.Unlock()
 		}
-		set := imap.UIDSetNum(uids...)
-		if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
-			return err
-		}
-		if c.Caps().Has(imap.CapUIDPlus) || c.Caps().Has(imap.CapIMAP4rev2) {
-			return c.UIDExpunge(set).Close()
-		}
-		return c.Expunge().Close()
+		return op(c, imap.UIDSetNum(uids...))
 	})
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -629,7 +708,7 @@ func (a *Account) remoteExpunge(b *mailbox, uids []imap.UID) error {
 		delete(b.expunging, u) // limbo takes them over
 	}
 	if err != nil {
-		return upstreamErr("EXPUNGE", b.name, err)
+		return upstreamErr(opName, b.name, err)
 	}
 	left := map[imap.UID]gone{}
 	err = a.db.Update(func(tx *store.Tx) error {
@@ -666,7 +745,7 @@ func (a *Account) quotaCheck(ctx context.Context, c *imapclient.Client, folder s
 	if need <= 0 || !(c.Caps().Has(imap.CapQuota) || c.Caps().Has("QUOTA=RES-STORAGE")) {
 		return nil
 	}
-	roots, err := c.GetQuotaRoot(folder).Wait()
+	roots, err := c.GetQuotaRoot(a.srv(folder)).Wait()
 	if err != nil {
 		return nil // no quota information: let the server decide
 	}
@@ -909,6 +988,7 @@ func uploadWorkers(maxConns int, exclusive bool, n int) int {
 // the first message the server refused (the others went on), err a lost
 // connection (the messages in flight on it are marked failed).
 func (a *Account) appendSome(ctx context.Context, folder string, items []uploadItem, next <-chan int, out []imap.UID, errs []error) (more bool, refused, err error) {
+	srvFolder := a.srv(folder)
 	type inflight struct {
 		i   int
 		cmd *imapclient.AppendCommand
@@ -945,7 +1025,7 @@ func (a *Account) appendSome(ctx context.Context, folder string, items []uploadI
 			q = append(q, inflight{i: i})
 			it := items[i]
 			// Clamped: a pre-1970 date wraps around on some servers.
-			cmd := c.Append(folder, int64(len(it.body)), &imap.AppendOptions{Flags: it.flags, Time: message.ClampDate(it.date)})
+			cmd := c.Append(srvFolder, int64(len(it.body)), &imap.AppendOptions{Flags: it.flags, Time: message.ClampDate(it.date)})
 			if _, err := cmd.Write(it.body); err != nil {
 				cmd.Close()
 				return err
@@ -985,7 +1065,7 @@ func (a *Account) remoteSearch(folder string, c *imap.SearchCriteria) (imap.UIDS
 	ctx, cancel := a.remoteCtx()
 	defer cancel()
 	var out imap.UIDSet
-	err := a.pool.DoSelected(ctx, folder, true, true, func(cl *imapclient.Client) error {
+	err := a.pool.DoSelected(ctx, a.srv(folder), true, true, func(cl *imapclient.Client) error {
 		d, err := cl.UIDSearch(c, nil).Wait()
 		if err != nil {
 			return err

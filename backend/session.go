@@ -226,7 +226,8 @@ func (s *Session) Create(name string, options *imap.CreateOptions) error {
 		return s.noUpstream(name)
 	}
 	if !s.a.isLocal(name) {
-		return s.a.remoteFolderOp("CREATE", name, func(c *imapclient.Client) error { return c.Create(name, options).Wait() })
+		srvName := s.a.srv(name)
+		return s.a.remoteFolderOp("CREATE", name, func(c *imapclient.Client) error { return c.Create(srvName, options).Wait() })
 	}
 	if err := validName(name); err != nil {
 		return err
@@ -280,7 +281,8 @@ func (s *Session) Delete(name string) error {
 		return s.noUpstream(name)
 	}
 	if !s.a.isLocal(name) {
-		return s.a.remoteFolderOp("DELETE", name, func(c *imapclient.Client) error { return c.Delete(name).Wait() })
+		srvName := s.a.srv(name)
+		return s.a.remoteFolderOp("DELETE", name, func(c *imapclient.Client) error { return c.Delete(srvName).Wait() })
 	}
 	folders, err := s.a.db.Folders()
 	if err != nil {
@@ -321,7 +323,8 @@ func (s *Session) Rename(oldName, newName string, options *imap.RenameOptions) e
 		if s.unknown(oldName) {
 			return s.noUpstream(oldName)
 		}
-		return s.a.remoteFolderOp("RENAME", oldName, func(c *imapclient.Client) error { return c.Rename(oldName, newName, options).Wait() })
+		srvOld, srvNew := s.a.srv(oldName), s.a.srv(newName)
+		return s.a.remoteFolderOp("RENAME", oldName, func(c *imapclient.Client) error { return c.Rename(srvOld, srvNew, options).Wait() })
 	}
 	if lo != ln {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "folders can't be renamed between the server and the local archive; copy or move the messages instead"}
@@ -398,11 +401,12 @@ func (s *Session) subscribe(name string, on bool) error {
 		return s.noUpstream(name)
 	}
 	if !s.a.isLocal(name) {
+		srvName := s.a.srv(name)
 		return s.a.remoteFolderOp("SUBSCRIBE", name, func(c *imapclient.Client) error {
 			if on {
-				return c.Subscribe(name).Wait()
+				return c.Subscribe(srvName).Wait()
 			}
-			return c.Unsubscribe(name).Wait()
+			return c.Unsubscribe(srvName).Wait()
 		})
 	}
 	return s.a.db.Update(func(tx *store.Tx) error {

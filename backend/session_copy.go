@@ -259,6 +259,9 @@ func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if v.readOnly {
 		return errReadOnly()
 	}
+	if moved, err := s.moveOnServer(w, v, numSet, dest); moved {
+		return err
+	}
 	data, done, copyErr := s.copyMessages(numSet, dest)
 	if data != nil && len(done) > 0 {
 		if err := s.a.hide(v.box, done); err != nil {
@@ -459,6 +462,56 @@ func (s *Session) copyMessages(numSet imap.NumSet, dest string) (*imap.CopyData,
 	return data, srcUIDs, firstErr
 }
 
+// moveOnServer moves between two different upstream folders with the
+// server's own MOVE (RFC 6851), when it has one; moved is false when the
+// move is not for it (the caller copies, then expunges the sources).
+func (s *Session) moveOnServer(w *imapserver.MoveWriter, v *view, numSet imap.NumSet, dest string) (moved bool, err error) {
+	dest = normName(dest)
+	if s.a.pool == nil || s.a.isLocal(dest) || !v.box.remote || !s.a.pool.Caps().Has(imap.CapMove) {
+		return false, nil
+	}
+	db, _, err := s.a.boxByName(dest)
+	if err != nil || !db.remote || db == v.box {
+		return false, nil
+	}
+	b := v.box
+	b.mu.Lock()
+	targets := v.resolveLocked(numSet)
+	b.mu.Unlock()
+	var uids []imap.UID
+	for _, t := range targets {
+		if t.gone == nil {
+			uids = append(uids, t.uid)
+		}
+	}
+	if len(uids) == 0 {
+		return true, w.WriteCopyData(&imap.CopyData{})
+	}
+	var data *imap.CopyData
+	dstName := db.server()
+	err = s.a.remoteRemove(b, uids, "MOVE", func(c *imapclient.Client, set imap.UIDSet) error {
+		d, err := c.Move(set, dstName).Wait()
+		if d != nil {
+			src, _ := d.SourceUIDs.(imap.UIDSet)
+			dst, _ := d.DestUIDs.(imap.UIDSet)
+			data = &imap.CopyData{UIDValidity: d.UIDValidity, SourceUIDs: src, DestUIDs: dst}
+		}
+		return err
+	})
+	if err != nil {
+		return true, err
+	}
+	ctx, cancel := s.a.remoteCtx()
+	defer cancel()
+	if err := s.a.syncRemote(ctx, dest, false); err != nil {
+		s.a.log.Warn("sync after move", "mailbox", dest, "err", err)
+	}
+	if data == nil || data.UIDValidity == 0 {
+		data = &imap.CopyData{} // a server without UIDPLUS: moved, UIDs unknown
+	}
+	return true, w.WriteCopyData(data)
+}
+
 // remoteCopy copies between two upstream folders on the server itself.
 func (a *Account) remoteCopy(src, dst *mailbox, targets []target) (*imap.CopyData, []imap.UID, error) {
 	uids := make([]imap.UID, len(targets))
@@ -468,8 +521,9 @@ func (a *Account) remoteCopy(src, dst *mailbox, targets []target) (*imap.CopyDat
 	ctx, cancel := a.remoteCtx()
 	defer cancel()
 	var data *imap.CopyData
-	err := a.pool.DoSelected(ctx, src.name, true, true, func(c *imapclient.Client) error {
-		d, err := c.Copy(imap.UIDSetNum(uids...), dst.name).Wait()
+	srcName, dstName := src.server(), dst.server()
+	err := a.pool.DoSelected(ctx, srcName, true, true, func(c *imapclient.Client) error {
+		d, err := c.Copy(imap.UIDSetNum(uids...), dstName).Wait()
 		data = d
 		return err
 	})

@@ -134,6 +134,9 @@ type Folder struct {
 	// the server's, messages are metadata only (Src SrcRemote).
 	Remote     bool   `json:"remote,omitempty"`
 	HighestUID uint32 `json:"highest_uid,omitempty"` // highest upstream UID seen
+	// ServerName is the folder's name on the server when it differs from
+	// Name (another delimiter or a namespace prefix such as "INBOX.").
+	ServerName string `json:"server_name,omitempty"`
 
 	// Scan state of an mbox-backed folder.
 	ScanEnd   int64  `json:"scan_end,omitempty"`   // offset up to which the file is indexed

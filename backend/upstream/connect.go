@@ -1,11 +1,13 @@
 package upstream
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -84,22 +86,25 @@ func (p *Pool) discardRaw(cn *conn) {
 func (p *Pool) setup(ctx context.Context, dc *deadlineConn, handler *imapclient.UnilateralDataHandler) (*conn, error) {
 	opts := &imapclient.Options{UnilateralDataHandler: handler}
 	var c *imapclient.Client
+	// Every connection reads through respFilter (filter.go).
 	switch p.opts.TLS {
 	case TLSImplicit:
 		tc := tls.Client(dc, p.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, p.tlsErr(dc, "TLS handshake", err)
 		}
-		c = imapclient.New(tc, opts)
+		c = imapclient.New(newRespFilter(tc, nil), opts)
 	case TLSStartTLS:
-		opts.TLSConfig = p.tls
-		var err error
-		c, err = imapclient.NewStartTLS(dc, opts)
+		// STARTTLS by hand (imapclient's own would put TLS above the
+		// filter), then imapclient on the TLS stream with the greeting it
+		// expects: the one the server sent before STARTTLS.
+		tc, greeting, err := p.startTLS(ctx, dc)
 		if err != nil {
 			return nil, p.startTLSErr(dc, err)
 		}
+		c = imapclient.New(newRespFilter(tc, greeting), opts)
 	default:
-		c = imapclient.New(dc, opts)
+		c = imapclient.New(newRespFilter(dc, nil), opts)
 	}
 	fail := func(err error) (*conn, error) {
 		go c.Close()
@@ -132,6 +137,55 @@ func (p *Pool) setup(ctx context.Context, dc *deadlineConn, handler *imapclient.
 		return fail(p.newErr(KindProtocol, fmt.Errorf("connection in state %v after login, want authenticated", c.State())))
 	}
 	return cn, nil
+}
+
+// startTLS reads the greeting, sends STARTTLS and runs the TLS handshake.
+// It returns the TLS connection and the greeting (capabilities dropped: they
+// may have changed, and imapclient asks again). A refusal is an *imap.Error.
+func (p *Pool) startTLS(ctx context.Context, dc *deadlineConn) (*tls.Conn, []byte, error) {
+	// Sent at once, as imapclient does: a server that expects TLS from the
+	// first byte answers it with a TLS alert instead of leaving us waiting.
+	if _, err := dc.Write([]byte("P0 STARTTLS\r\n")); err != nil {
+		return nil, nil, err
+	}
+	br := bufio.NewReaderSize(dc, 4096)
+	greeting, err := br.ReadString('\n')
+	if err != nil {
+		return nil, nil, err
+	}
+	if !strings.HasPrefix(greeting, "* OK") {
+		if strings.HasPrefix(greeting, "* BYE") {
+			return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: strings.TrimSpace(strings.TrimPrefix(greeting, "* BYE"))}
+		}
+		if len(greeting) > 80 {
+			greeting = greeting[:80]
+		}
+		return nil, nil, fmt.Errorf("unexpected greeting %q", greeting)
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return nil, nil, err
+		}
+		if !strings.HasPrefix(line, "P0 ") {
+			continue // untagged data before the answer
+		}
+		if rest := strings.TrimPrefix(line, "P0 "); !strings.HasPrefix(strings.ToUpper(rest), "OK") {
+			typ, text, _ := strings.Cut(strings.TrimSpace(rest), " ")
+			return nil, nil, &imap.Error{Type: imap.StatusResponseType(strings.ToUpper(typ)), Text: text}
+		}
+		break
+	}
+	if br.Buffered() > 0 {
+		// Plaintext after the OK would be read as if it came through TLS
+		// (the STARTTLS injection of CVE-2011-0411 and kin).
+		return nil, nil, errors.New("the server sent data after accepting STARTTLS, before the TLS handshake")
+	}
+	tc := tls.Client(dc, p.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, nil, err
+	}
+	return tc, []byte("* OK popbridge: TLS established\r\n"), nil
 }
 
 // login authenticates with the configured mechanism.

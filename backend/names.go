@@ -1,0 +1,174 @@
+package backend
+
+// Upstream folder names. Clients of the bridge see one hierarchy with "/"
+// as the delimiter; servers differ (issue J):
+//
+//   - Dovecot, Gmail, Exchange: personal namespace "" with "/". Names are
+//     the same on both sides.
+//   - Courier and Cyrus (Debian's defaults, most rental servers): personal
+//     namespace "INBOX." with ".". The server's "INBOX.Sent" is shown as
+//     "Sent" and "INBOX.Sent.2019" as "Sent/2019", as most clients show
+//     them; "INBOX" stays "INBOX". A bridge name "INBOX/X" is also
+//     accepted and means the server's "INBOX.X" (shown as "X").
+//   - Folders outside the personal namespace (Courier's "#shared.",
+//     Cyrus's "user.bob") are not mirrored.
+//
+// A folder level cannot contain the other side's delimiter literally, so
+// each side's delimiter inside a level is written as its full-width form
+// on the other: a server level "a/b" (possible with ".") is shown as
+// "a／b", and a bridge level "v1.2" (a Thunderbird folder migrated to a
+// "." server) is created as "v1．2". The mapping is one-to-one, so every
+// name survives the round trip.
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/popbridge/popbridge/store"
+)
+
+// srvNames translates between bridge and server folder names.
+type srvNames struct {
+	Prefix string `json:"prefix"` // personal namespace prefix, e.g. "INBOX."
+	Delim  rune   `json:"delim"`  // the server's hierarchy delimiter; 0 = flat
+}
+
+// defaultNames is what a server without NAMESPACE and "/" looks like.
+var defaultNames = srvNames{Delim: '/'}
+
+// fullWidth is the full-width form of an ASCII punctuation character.
+func fullWidth(r rune) rune {
+	if r > ' ' && r <= '~' {
+		return r + 0xFEE0
+	}
+	return r
+}
+
+// toBridge maps a server name to the bridge's; ok is false for a folder
+// outside the personal namespace (not mirrored).
+func (n srvNames) toBridge(server string) (string, bool) {
+	if strings.EqualFold(server, "INBOX") {
+		return "INBOX", true
+	}
+	rest := server
+	if n.Prefix != "" {
+		if !strings.HasPrefix(strings.ToUpper(server), strings.ToUpper(n.Prefix)) {
+			return "", false
+		}
+		rest = server[len(n.Prefix):]
+		if rest == "" {
+			return "", false
+		}
+	}
+	if n.Delim == 0 || n.Delim == '/' {
+		return canonInbox(rest), true
+	}
+	levels := strings.Split(rest, string(n.Delim))
+	for i, l := range levels {
+		l = strings.ReplaceAll(l, "/", string(fullWidth('/')))
+		levels[i] = strings.ReplaceAll(l, string(fullWidth(n.Delim)), string(n.Delim))
+	}
+	return canonInbox(strings.Join(levels, "/")), true
+}
+
+// toServer maps a bridge name to the server's.
+func (n srvNames) toServer(bridge string) string {
+	if bridge == "INBOX" {
+		return "INBOX"
+	}
+	if n.Delim == 0 || n.Delim == '/' {
+		return n.Prefix + bridge
+	}
+	levels := strings.Split(bridge, "/")
+	if len(levels) > 1 && levels[0] == "INBOX" && strings.EqualFold(n.Prefix, "INBOX"+string(n.Delim)) {
+		levels = levels[1:] // "INBOX/X" is the server's "INBOX.X"
+	}
+	for i, l := range levels {
+		l = strings.ReplaceAll(l, string(n.Delim), string(fullWidth(n.Delim)))
+		levels[i] = strings.ReplaceAll(l, string(fullWidth('/')), "/")
+	}
+	return n.Prefix + strings.Join(levels, string(n.Delim))
+}
+
+const namesKey = "upstream/names"
+
+// names returns the server's naming, as last learned (kept in the store
+// so that it is known before the first folder sync after a restart).
+func (a *Account) names() srvNames {
+	a.namesMu.Lock()
+	defer a.namesMu.Unlock()
+	if a.srvNaming != nil {
+		return *a.srvNaming
+	}
+	n := defaultNames
+	_ = a.db.View(func(tx *store.Tx) error {
+		if v := tx.Get(namesKey); v != nil {
+			_ = json.Unmarshal(v, &n)
+		}
+		return nil
+	})
+	a.srvNaming = &n
+	return n
+}
+
+// learnNames asks the server for its personal namespace (RFC 2342); a
+// server without NAMESPACE whose folders all live below "INBOX<delim>" is
+// taken to have that prefix.
+func (a *Account) learnNames(ctx context.Context, c *imapclient.Client, list []*imap.ListData) srvNames {
+	n := defaultNames
+	got := false
+	if c.Caps().Has(imap.CapNamespace) {
+		if ns, err := c.Namespace().Wait(); err == nil && ns != nil && len(ns.Personal) > 0 {
+			n = srvNames{Prefix: ns.Personal[0].Prefix, Delim: ns.Personal[0].Delim}
+			got = true
+		}
+	}
+	if !got {
+		for _, l := range list {
+			if l.Delim != 0 {
+				n.Delim = l.Delim
+				break
+			}
+		}
+		under, others := 0, 0
+		for _, l := range list {
+			switch {
+			case strings.EqualFold(l.Mailbox, "INBOX"):
+			case n.Delim != '/' && n.Delim != 0 && strings.HasPrefix(strings.ToUpper(l.Mailbox), "INBOX"+string(n.Delim)):
+				under++
+			default:
+				others++
+			}
+		}
+		if under > 0 && others == 0 {
+			n.Prefix = "INBOX" + string(n.Delim)
+		}
+	}
+	if n.Delim == 0 && n.Prefix != "" {
+		n.Delim = rune(n.Prefix[len(n.Prefix)-1])
+	}
+	a.namesMu.Lock()
+	changed := a.srvNaming == nil || *a.srvNaming != n
+	a.srvNaming = &n
+	a.namesMu.Unlock()
+	if changed {
+		v, _ := json.Marshal(n)
+		if err := a.db.Update(func(tx *store.Tx) error { return tx.Set(namesKey, v) }); err != nil {
+			a.log.Warn("remember the server's folder naming", "err", err)
+		}
+		a.log.Info("upstream folder naming", "prefix", n.Prefix, "delimiter", string(n.Delim))
+	}
+	return n
+}
+
+// srv returns the server's name of bridge folder name.
+func (a *Account) srv(name string) string {
+	if f, err := a.db.Folder(name); err == nil && f.Remote && f.ServerName != "" {
+		return f.ServerName
+	}
+	return a.names().toServer(name)
+}
