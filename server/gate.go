@@ -51,35 +51,30 @@ var innerCommands = map[string]bool{
 type gateResult struct {
 	answer     string // complete answer ("tag BAD ...\r\n"), or ""
 	tag, name  string
-	forward    []byte
-	utf8Append bool // APPEND with the UTF8 data extension
+	forward    [][]byte // lines and literals
+	utf8Append bool     // APPEND with the UTF8 data extension
+	saveOnly   bool     // SEARCH RETURN (SAVE): no ESEARCH answer (RFC 5182)
 }
 
 func (a *authConn) gate(rc *rawCommand) gateResult {
 	line := rc.segs[0].line
-	tag, name, nameErr := commandName(line)
 	if rc.refused != "" {
 		return gateResult{answer: tagOrStar(firstTag(line)) + " BAD " + rc.refused + "\r\n"}
 	}
-	if tag == "" {
-		return gateResult{answer: "* BAD Syntax error: missing or invalid tag\r\n"}
+	if text := checkFirstLine(line); text != "" {
+		return gateResult{answer: tagOrStar(firstTag(line)) + " BAD " + text + "\r\n"}
 	}
+	tag, name, _ := commandName(line)
 	bad := func(text string) gateResult { return gateResult{answer: tag + " BAD " + text + "\r\n"} }
-	if strings.IndexByte(tag, ']') >= 0 {
-		return bad("Tags containing \"]\" are not supported")
-	}
-	if nameErr != "" {
-		return bad(nameErr)
-	}
 	switch name {
 	case "ID", "CAPABILITY", "LOGIN", "AUTHENTICATE":
 		return gateResult{answer: a.interceptAnswer(rc)}
 	}
-	if !innerCommands[name] {
-		if strings.HasPrefix(name, "UID ") {
-			return bad("Unknown UID command")
+	for _, seg := range rc.segs {
+		if bytes.IndexByte(seg.line, '\r') >= 0 {
+			// imapserver would skip an erroneous line only up to the CR.
+			return bad("Syntax error: CR in the middle of a line")
 		}
-		return bad("Unknown command")
 	}
 	toks, err := gateTokens(rc)
 	if err != nil {
@@ -97,8 +92,11 @@ func (a *authConn) gate(rc *rawCommand) gateResult {
 		return bad(text)
 	}
 	g := gateResult{tag: tag, name: name}
-	if name == "APPEND" {
+	switch name {
+	case "APPEND":
 		g.utf8Append = appendUTF8(args)
+	case "SEARCH", "UID SEARCH":
+		g.saveOnly = searchSaveOnly(args)
 	}
 	if name == "ENABLE" {
 		a.c.out.mu.Lock()
@@ -111,6 +109,32 @@ func (a *authConn) gate(rc *rawCommand) gateResult {
 	return g
 }
 
+// checkFirstLine checks a command's tag and name; it is called as soon as
+// the first line is read, so that no literal of a command that will be
+// refused is asked for. It returns the text of a BAD answer, or "".
+func checkFirstLine(line []byte) string {
+	tag, name, problem := commandName(line)
+	switch {
+	case tag == "":
+		return "Syntax error: missing or invalid tag"
+	case strings.IndexByte(tag, ']') >= 0:
+		return "Tags containing \"]\" are not supported"
+	case problem != "":
+		return problem
+	}
+	switch name {
+	case "ID", "CAPABILITY", "LOGIN", "AUTHENTICATE":
+		return ""
+	}
+	if !innerCommands[name] {
+		if strings.HasPrefix(name, "UID ") {
+			return "Unknown UID command"
+		}
+		return "Unknown command"
+	}
+	return ""
+}
+
 // commandName splits "tag SP name" (and "UID SP name") off a command
 // line. tag is "" when the line has no valid tag; problem says what is
 // wrong with the name.
@@ -118,6 +142,9 @@ func commandName(line []byte) (tag, name, problem string) {
 	tag = firstTag(line)
 	if tag == "" {
 		return "", "", ""
+	}
+	if len(line) == len(tag) {
+		return tag, "", "Syntax error: missing command name"
 	}
 	rest := line[len(tag)+1:]
 	word := func() (string, bool) {
@@ -170,29 +197,28 @@ func streamAppendMessage(rc *rawCommand, before []byte) bool {
 
 // encodeForward renders a command for the inner server: the client's
 // lines, with every literal already read sent as non-synchronising.
-func encodeForward(rc *rawCommand) []byte {
-	var b bytes.Buffer
+func encodeForward(rc *rawCommand) [][]byte {
+	var out [][]byte
 	for i, seg := range rc.segs {
 		if seg.litAt < 0 || (i == len(rc.segs)-1 && rc.stream != nil) {
-			b.Write(seg.line)
-			b.WriteString("\r\n")
+			out = append(out, append(seg.line[:len(seg.line):len(seg.line)], '\r', '\n'))
 			continue
 		}
-		b.Write(seg.line[:seg.litAt])
-		fmt.Fprintf(&b, "{%d+}\r\n", len(seg.lit))
-		b.Write(seg.lit)
+		line := append([]byte(nil), seg.line[:seg.litAt]...)
+		line = fmt.Appendf(line, "{%d+}\r\n", len(seg.lit))
+		out = append(out, line, seg.lit)
 	}
-	return b.Bytes()
+	return out
 }
 
 // enableLine forwards ENABLE without capabilities that are not offered:
 // imapserver would turn on IMAP4rev2 for anyone asking.
-func enableLine(tag string, args []gtok, caps string) []byte {
+func enableLine(tag string, args []gtok, caps string) [][]byte {
 	var b strings.Builder
 	b.WriteString(tag + " ENABLE")
 	for _, t := range args {
 		if t.kind != tokAtom {
-			return []byte(tag + " ENABLE \"\"\r\n") // imapserver answers BAD
+			return [][]byte{[]byte(tag + " ENABLE \"\"\r\n")} // imapserver answers BAD
 		}
 		if strings.EqualFold(t.val, "IMAP4rev2") && !hasCap(caps, "IMAP4rev2") {
 			continue
@@ -200,7 +226,7 @@ func enableLine(tag string, args []gtok, caps string) []byte {
 		b.WriteString(" " + t.val)
 	}
 	b.WriteString("\r\n")
-	return []byte(b.String())
+	return [][]byte{[]byte(b.String())}
 }
 
 // gtok is a token of a command as the gate sees it. Brackets are not
@@ -504,6 +530,14 @@ func checkSearch(args []gtok) string {
 		i = next
 	}
 	return ""
+}
+
+// searchSaveOnly reports SEARCH RETURN (SAVE): imapserver answers it with
+// ESEARCH ALL, RFC 5182 section 2.1 with nothing but the tagged OK.
+func searchSaveOnly(args []gtok) bool {
+	return len(args) >= 4 && args[0].kind == tokAtom && strings.EqualFold(args[0].val, "RETURN") &&
+		args[1].kind == tokLParen && args[2].kind == tokAtom && strings.EqualFold(args[2].val, "SAVE") &&
+		args[3].kind == tokRParen
 }
 
 // checkSearchKey checks the key at args[i] and returns the index after

@@ -154,12 +154,64 @@ func (g *guard) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 func (g *guard) Unselect() error { return g.check("Unselect", g.s.Unselect()) }
 
 func (g *guard) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	if uids != nil && imap.IsSearchRes(*uids) {
+		// UID EXPUNGE $ (RFC 5182): the saved result, as the backend's
+		// SEARCH resolves it.
+		d, err := g.s.Search(imapserver.NumKindUID, &imap.SearchCriteria{UID: []imap.UIDSet{imap.SearchRes()}},
+			&imap.SearchOptions{ReturnAll: true})
+		if err != nil {
+			return g.check("Expunge", err)
+		}
+		set, _ := d.All.(imap.UIDSet)
+		if set == nil {
+			set = imap.UIDSet{}
+		}
+		uids = &set
+	}
 	return g.check("Expunge", g.s.Expunge(w, uids))
 }
 
 func (g *guard) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	if o := options; o != nil && o.ReturnSave && (o.ReturnMin || o.ReturnMax) && !o.ReturnAll && !o.ReturnCount {
+		return g.searchSaveMinMax(kind, criteria, options)
+	}
 	d, err := g.s.Search(kind, criteria, options)
 	return d, g.check("Search", err)
+}
+
+// searchSaveMinMax: RFC 5182 section 2.1: with MIN and/or MAX and neither
+// ALL nor COUNT, "$" is only the messages MIN and MAX name. Backends save
+// the whole result; the saved set is set with a second search.
+func (g *guard) searchSaveMinMax(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	o := *options
+	o.ReturnSave = false
+	d, err := g.s.Search(kind, criteria, &o)
+	if err != nil {
+		return nil, g.check("Search", err)
+	}
+	var nums []uint32
+	if o.ReturnMin && d.Min > 0 {
+		nums = append(nums, d.Min)
+	}
+	if o.ReturnMax && d.Max > 0 {
+		nums = append(nums, d.Max)
+	}
+	saved := &imap.SearchCriteria{Not: []imap.SearchCriteria{{}}} // nothing
+	switch {
+	case len(nums) == 0:
+	case kind == imapserver.NumKindUID:
+		var set imap.UIDSet
+		for _, n := range nums {
+			set.AddNum(imap.UID(n))
+		}
+		saved = &imap.SearchCriteria{UID: []imap.UIDSet{set}}
+	default:
+		saved = &imap.SearchCriteria{SeqNum: []imap.SeqSet{imap.SeqSetNum(nums...)}}
+	}
+	if _, err := g.s.Search(kind, saved, &imap.SearchOptions{ReturnSave: true}); err != nil {
+		return nil, g.check("Search", err)
+	}
+	return d, nil
 }
 
 func (g *guard) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {

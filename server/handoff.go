@@ -22,7 +22,8 @@ func (c *conn) handoff(tag string, sess imapserver.Session) {
 		loginTag:  tag,
 		loginText: "Logged in",
 	}
-	a.rd = &cmdReader{br: c.br, out: c.out, tr: c.tr, lenient: true, maxLit: gateMaxLiteral, stream: streamAppendMessage}
+	a.rd = &cmdReader{br: c.br, out: c.out, tr: c.tr, lenient: true, maxLit: gateMaxLiteral,
+		stream: streamAppendMessage, check: checkFirstLine}
 	// The inner server re-arms the read deadline for every command.
 	c.nc.SetReadDeadline(time.Time{})
 	if err := c.s.innerLn.push(a); err != nil {
@@ -64,19 +65,21 @@ type authConn struct {
 	once    sync.Once
 
 	// Write side, guarded by c.out.mu.
-	greeted   bool
-	greetBuf  []byte
-	loginTag  string
-	loginText string
-	caps      string // authenticated capabilities, from the inner greeting, plus ID
-	curTag    string // the command being handed over or executed
-	curName   string
-	answered  bool // the inner server wrote curTag's tagged answer
+	greeted     bool
+	greetBuf    []byte
+	loginTag    string
+	loginText   string
+	caps        string // authenticated capabilities, from the inner greeting, plus ID
+	curTag      string // the command being handed over or executed
+	curName     string
+	answered    bool // the inner server wrote curTag's tagged answer
+	dropESearch bool // drop curTag's ESEARCH answer (SEARCH RETURN (SAVE))
+	dropping    bool // inside a dropped response
 
 	// Read side: used only by the inner server's reading goroutine.
 	rd        *cmdReader
 	rs        readState
-	fwd       []byte    // rest of the current command for the inner server
+	fwd       [][]byte  // rest of the current command for the inner server: lines and literals
 	after     readState // state once fwd is handed over
 	litLeft   int64     // APPEND's message literal: bytes not yet handed over
 	litSync   bool      // APPEND's message literal is synchronising
@@ -103,12 +106,18 @@ func (a *authConn) Read(p []byte) (int, error) {
 				}
 				continue
 			}
+			for len(a.fwd) > 0 && len(a.fwd[0]) == 0 {
+				a.fwd = a.fwd[1:]
+			}
 			if len(a.fwd) == 0 {
 				a.rs = a.after
 				continue
 			}
-			n := copy(p, a.fwd)
-			a.fwd = a.fwd[n:]
+			// One line or literal at a time: what imapserver has buffered
+			// it reads, so a command it gives up on part way leaves the
+			// rest here, to be skipped.
+			n := copy(p, a.fwd[0])
+			a.fwd[0] = a.fwd[0][n:]
 			return n, nil
 		case rsMsgPending:
 			// The inner server either asked for the literal with "+" or
@@ -236,7 +245,7 @@ func (a *authConn) appendTail() error {
 			return err
 		}
 	}
-	a.fwd, a.rs, a.after = []byte(want+"\r\n"), rsForward, rsBoundary
+	a.fwd, a.rs, a.after = [][]byte{[]byte(want + "\r\n")}, rsForward, rsBoundary
 	return nil
 }
 
@@ -248,10 +257,10 @@ func (a *authConn) idleDone() error {
 	}
 	a.c.tr.client(append(line, '\r', '\n'))
 	if strings.EqualFold(string(line), "DONE") {
-		a.fwd = []byte("DONE\r\n")
+		a.fwd = [][]byte{[]byte("DONE\r\n")}
 	} else {
 		// imapserver answers BAD; the line itself is dropped.
-		a.fwd = []byte("\r\n")
+		a.fwd = [][]byte{[]byte("\r\n")}
 		if err := a.skipRest(line); err != nil {
 			return err
 		}
@@ -296,6 +305,7 @@ func (a *authConn) nextCommand() error {
 	}
 	c.out.mu.Lock()
 	a.curTag, a.curName, a.answered = g.tag, g.name, false
+	a.dropESearch, a.dropping = g.saveOnly, false
 	c.out.mu.Unlock()
 	a.fwd, a.rs, a.after = g.forward, rsForward, rsBoundary
 	switch {
@@ -352,8 +362,13 @@ func (a *authConn) Write(p []byte) (int, error) {
 	if !a.greeted {
 		return a.writeGreetingLocked(p)
 	}
-	// Every response is flushed on its own, so a tagged answer starts a
-	// write.
+	// Every response is flushed on its own (a long one in several
+	// writes, the last ending in CRLF), so a response starts a write.
+	if a.dropping || a.dropESearch && bytes.HasPrefix(p, []byte(`* ESEARCH (TAG "`+a.curTag+`")`)) {
+		a.dropESearch = false
+		a.dropping = !bytes.HasSuffix(p, []byte("\r\n"))
+		return len(p), nil
+	}
 	if t := a.curTag; t != "" && !a.answered && len(p) > len(t) && p[len(t)] == ' ' && string(p[:len(t)]) == t {
 		a.answered = true
 		if string(p[len(t):]) == serverBugAnswer {

@@ -69,6 +69,8 @@ type cmdReader struct {
 	// the rest of the command) unread; rc holds the lines so far and
 	// before the current line up to the literal.
 	stream func(rc *rawCommand, before []byte) bool
+	// check, if set, looks at the first line; a text refuses the command.
+	check func(first []byte) string
 }
 
 // readLine reads one line of at most max bytes (CRLF or lone LF stripped).
@@ -187,7 +189,8 @@ func secretCommand(line []byte) (tag, name string, secret bool) {
 // connection; a command that cannot be taken has rc.refused set.
 func (r *cmdReader) readCommand() (*rawCommand, error) {
 	rc := &rawCommand{}
-	total := 0
+	total := 0     // bytes of lines and literals
+	lineTotal := 0 // bytes of lines (imapserver stops at 50 KiB)
 	redact := false
 	maxLit := r.maxLit
 	if maxLit == 0 {
@@ -211,12 +214,18 @@ func (r *cmdReader) readCommand() (*rawCommand, error) {
 			if tag, name, redact = secretCommand(line); redact {
 				r.tr.redacted(tag, name)
 			}
+			if r.check != nil {
+				if text := r.check(line); text != "" {
+					refuse(text)
+				}
+			}
 		}
 		if !redact {
 			r.tr.client(append(line[:len(line):len(line)], '\r', '\n'))
 		}
 		total += len(line) + 2
-		if clipped || total > maxCommand {
+		lineTotal += len(line) + 2
+		if clipped || total > maxCommand || lineTotal > maxLine {
 			refuse("Command line too long")
 		}
 		seg := segment{line: line, litAt: -1}
