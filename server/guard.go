@@ -224,6 +224,11 @@ func (g *guard) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap
 
 func (g *guard) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
 	d, err := g.s.Copy(numSet, dest)
+	if d != nil && (len(d.SourceUIDs) == 0 || len(d.DestUIDs) == 0) {
+		// Nothing copied: no COPYUID (imapserver cannot encode an empty
+		// set and would answer half a line and [SERVERBUG]).
+		d = nil
+	}
 	return d, g.check("Copy", err)
 }
 

@@ -133,8 +133,10 @@ func readLineClip(br *bufio.Reader, limit int) (line []byte, clipped bool, err e
 }
 
 // literalSpec reports whether line ends with a literal announcement
-// "{n}" or "{n+}" starting at index at.
+// "{n}" or "{n+}" starting at index at. One space may follow the "}":
+// imapserver takes "{n} " CRLF for a literal too.
 func literalSpec(line []byte) (n int64, nonSync bool, at int, ok bool) {
+	line = bytes.TrimSuffix(line, []byte(" "))
 	if len(line) < 3 || line[len(line)-1] != '}' {
 		return 0, false, -1, false
 	}
