@@ -41,6 +41,10 @@ var serverCaps = imap.CapSet{
 	imap.CapLiteralPlus: {},
 }
 
+// authCacheTTL is server.Options.AuthCacheTTL (0: its default);
+// BenchmarkLoginLoop turns the cache off to show what it saves.
+var authCacheTTL time.Duration
+
 func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", "[-config FILE]", stderr)
 	cfgPath := fs.String("config", "", "configuration file")
@@ -89,13 +93,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		trace = os.Stderr
 	}
 	srv, err := server.New(server.Options{
-		Users:       users,
-		TLSConfig:   server.TLSConfig(cert),
-		TrustedNets: cfg.Listen.TrustedPrefixes(),
-		Caps:        serverCaps,
-		Logger:      log,
-		Version:     version,
-		DebugWriter: trace,
+		Users:        users,
+		TLSConfig:    server.TLSConfig(cert),
+		TrustedNets:  cfg.Listen.TrustedPrefixes(),
+		Caps:         serverCaps,
+		AuthCacheTTL: authCacheTTL,
+		Logger:       log,
+		Version:      version,
+		DebugWriter:  trace,
 		NewSession: func(info server.SessionInfo) (imapserver.Session, error) {
 			log.Info("session started", "user", info.User, "remote", info.RemoteAddr.String(), "tls", info.TLS)
 			return a.acct.NewSession(info.User)
