@@ -123,8 +123,10 @@ func checkFirstLine(line []byte) string {
 		return problem
 	}
 	switch name {
-	case "ID", "CAPABILITY", "LOGIN", "AUTHENTICATE":
+	case "ID", "CAPABILITY":
 		return ""
+	case "LOGIN", "AUTHENTICATE":
+		return "Already authenticated" // and no literal of it is asked for
 	}
 	if !innerCommands[name] {
 		if strings.HasPrefix(name, "UID ") {

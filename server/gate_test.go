@@ -131,6 +131,8 @@ func TestGateKeepsStep(t *testing.T) {
 			[]string{"+ idling", "a BAD [CLIENTBUG] Syntax error: expected DONE to end IDLE command"}},
 		{"IDLE ended by lower-case done", "a IDLE\r\ndone\r\n",
 			[]string{"+ idling", "a OK IDLE completed"}},
+		{"LOGIN after login asks for no literal", "a LOGIN {5}\r\n",
+			[]string{"a BAD Already authenticated"}},
 		{"literal in an intercepted command", "a ID ({4+}\r\nname {3}\r\n",
 			[]string{"+ Ready for literal data"}},
 	}
