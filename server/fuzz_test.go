@@ -67,6 +67,10 @@ func FuzzPostAuth(f *testing.F) {
 		if n := env.logErrors.Load() + env.backendErrors.Load(); n != 0 {
 			t.Fatalf("%d error records for input %q:\n%s\n%s", n, data, env.log.String(), env.backendLog.String())
 		}
+		// The gate should have caught what imapserver's parser fails on.
+		if strings.Contains(env.log.String(), "rejected by the inner server's parser") {
+			t.Fatalf("a malformed argument reached imapserver's parser, input %q:\n%s", data, env.log.String())
+		}
 	})
 }
 
@@ -143,6 +147,9 @@ func (fz *fuzzClient) reply() (line string, eof bool) {
 	l = strings.TrimSuffix(l, "\r\n")
 	if strings.Contains(l, "[SERVERBUG]") {
 		fz.t.Fatalf("server answered %q", l)
+	}
+	if strings.ContainsRune(l, '\r') {
+		fz.t.Fatalf("CR inside the answer line %q", l)
 	}
 	for {
 		n, _, _, ok := literalSpec([]byte(l))

@@ -43,7 +43,7 @@ func mutf7Problem(s string) string {
 			return "two encoded runs follow each other"
 		}
 		if !validMUTF7Run(run) {
-			return `bad encoded run "&` + run + `-"`
+			return "bad encoded run " + quoteForAnswer("&"+run+"-")
 		}
 		shifted = true
 	}
