@@ -280,9 +280,9 @@ func (a *authConn) nextCommand() error {
 	}
 	g := a.gate(rc)
 	if g.answer != "" {
-		if rc.stream != nil && !rc.stream.nonSync {
-			// Refused before the client sent the message: it won't.
-		} else if rc.stream != nil {
+		// A synchronising message literal refused is never sent; one sent
+		// without waiting is skipped, with the rest of its command.
+		if rc.stream != nil && rc.stream.nonSync {
 			if err := a.rd.skip(rc.stream.size); err != nil {
 				return err
 			}
