@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -40,19 +41,60 @@ func CheckPassword(hash, pw string) bool {
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
 }
 
-// checkCredentials takes about as long for unknown users as for known ones.
+// userTable is the set of users at one time; replaced whole by SetUsers.
+type userTable struct {
+	hashes    map[string]string // name → bcrypt hash
+	dummyCost int               // bcrypt cost of the dummy hash
+	dummyOnce sync.Once
+	dummyHash []byte // compared for unknown users; made on first use
+}
+
+func newUserTable(users []User) (*userTable, error) {
+	t := &userTable{hashes: make(map[string]string, len(users)), dummyCost: bcrypt.MinCost}
+	for i, u := range users {
+		if u.Name == "" {
+			return nil, fmt.Errorf("server: user %d has an empty name", i+1)
+		}
+		if _, dup := t.hashes[u.Name]; dup {
+			return nil, fmt.Errorf("server: user %q is listed twice", u.Name)
+		}
+		cost, err := bcrypt.Cost([]byte(u.PasswordHash))
+		if err != nil {
+			return nil, fmt.Errorf("server: user %q: password hash is not a bcrypt hash (make one with HashPassword): %w", u.Name, err)
+		}
+		t.dummyCost = max(t.dummyCost, cost)
+		t.hashes[u.Name] = u.PasswordHash
+	}
+	return t, nil
+}
+
+// checkCredentials takes about as long for unknown users as for known ones
+// (unless the known user's password was checked a moment ago).
 func (s *Server) checkCredentials(user, pw string) bool {
-	hash, ok := s.users[user]
+	t := s.users.Load()
+	hash, ok := t.hashes[user]
 	if !ok {
 		// Unknown users are checked against a hash of the same cost as
 		// real ones, so the answer takes as long either way.
-		s.dummyOnce.Do(func() {
-			s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("popbridge unknown user"), s.dummyCost)
+		t.dummyOnce.Do(func() {
+			t.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("popbridge unknown user"), t.dummyCost)
 		})
-		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(pw))
+		s.compare(t.dummyHash, []byte(pw))
 		return false
 	}
-	return CheckPassword(hash, pw)
+	if len(pw) > maxPasswordLen {
+		return false
+	}
+	if s.creds != nil && s.creds.ok(user, pw, hash) {
+		return true
+	}
+	if s.compare([]byte(hash), []byte(pw)) != nil {
+		return false
+	}
+	if s.creds != nil {
+		s.creds.add(user, pw, hash)
+	}
+	return true
 }
 
 const privacyRequired = "NO [PRIVACYREQUIRED] Plaintext authentication is not allowed on this connection; use STARTTLS or the IMAPS port"

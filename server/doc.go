@@ -26,12 +26,31 @@
 //     server's "* PREAUTH [CAPABILITY ...]" greeting into the tagged
 //     "OK [CAPABILITY ...] Logged in" answer of the LOGIN command, so the
 //     capability list is exactly what the inner server advertises.
-//   - Post-auth the wrapper follows command boundaries in the client stream
-//     (lines, {n} and {n+} literals, the line after IDLE) and answers ID,
+//   - Post-auth the wrapper is a gate (gate.go): it reads every command
+//     whole (lines and literals; APPEND's message is streamed), answers ID,
 //     CAPABILITY, LOGIN and AUTHENTICATE itself, so credentials never reach
-//     the inner server and ID works after login too. A synchronising literal
-//     the inner server refuses (its answer is not a "+" continuation) is not
-//     sent by the client, which the tracker learns from the server's writes.
+//     the inner server and ID works after login too, and answers BAD to
+//     what imapserver would turn into [SERVERBUG] or a dropped connection
+//     (malformed sequence sets, mailbox names and LIST patterns that are
+//     not modified UTF-7, bad dates, unknown SEARCH keys, lines without a
+//     tag or command name, unknown commands). The rest is handed over one
+//     line or literal at a time with its literals made non-synchronising;
+//     when the inner server answers a command before reading all of it,
+//     the rest is skipped, so client and server never lose step. A
+//     [SERVERBUG] the inner parser still gives becomes BAD. No input after
+//     login ends the connection except LOGOUT (FuzzPostAuth).
+//   - The session is wrapped (guard.go): backend errors that are not
+//     *imap.Error become NO [SERVERBUG] with our text and are logged, Poll
+//     never fails, LIST patterns with more than 5 wildcards are refused
+//     (imapserver.MatchList is exponential in them), and SEARCHRES is
+//     completed (RETURN (SAVE) alone answers no ESEARCH, SAVE with MIN/MAX
+//     saves only those, UID EXPUNGE $).
+//   - Successful password checks are remembered for 5 minutes, keyed by an
+//     HMAC (random per-process key) of user and password and tied to the
+//     bcrypt hash they were checked against (credcache.go): reconnecting
+//     clients cost no bcrypt. Failures are never cached and keep their
+//     delay; unknown users still cost a dummy comparison; SetUsers (a
+//     changed password) empties the cache.
 //   - Credentials never reach a log or the DebugWriter trace: LOGIN and
 //     AUTHENTICATE commands and SASL responses are traced as "[redacted]".
 package server

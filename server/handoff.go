@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"net"
@@ -18,11 +17,13 @@ import (
 func (c *conn) handoff(tag string, sess imapserver.Session) {
 	a := &authConn{
 		c:         c,
-		session:   sess,
+		session:   guardSession(sess, c.log),
 		done:      make(chan struct{}),
 		loginTag:  tag,
 		loginText: "Logged in",
 	}
+	a.rd = &cmdReader{br: c.br, out: c.out, tr: c.tr, lenient: true, maxLit: gateMaxLiteral,
+		stream: streamAppendMessage, check: checkFirstLine}
 	// The inner server re-arms the read deadline for every command.
 	c.nc.SetReadDeadline(time.Time{})
 	if err := c.s.innerLn.push(a); err != nil {
@@ -33,33 +34,30 @@ func (c *conn) handoff(tag string, sess imapserver.Session) {
 	<-a.done
 }
 
-// readState is where the client stream is, seen from the front door.
+// readState is where the client stream is, seen from the gate.
 type readState int
 
 const (
-	rsBoundary   readState = iota // at the start of a command (or IDLE's DONE line)
-	rsLine                        // inside a command line
-	rsLiteral                     // inside a literal
-	rsLitPending                  // a synchronising literal was announced; the server decides
+	rsBoundary   readState = iota // before a command: the gate reads the next one
+	rsForward                     // handing the current command (a.fwd) to the inner server
+	rsMsgPending                  // APPEND's synchronising literal announced: the inner server decides
+	rsMsgLiteral                  // streaming APPEND's message literal
+	rsMsgTail                     // the end of the APPEND line after the literal
+	rsIdle                        // IDLE forwarded: the next line is its DONE
 )
 
-type litDecision int
-
-const (
-	litUndecided litDecision = iota
-	litAccepted
-	litRejected
-)
-
-// maxPeek bounds how far ahead the tag and command name are looked for.
-const maxPeek = 128
-
-// authConn is the net.Conn the inner imapserver serves. It
-//   - turns the inner PREAUTH greeting into the tagged answer of LOGIN,
-//   - follows command boundaries in what the client sends and answers ID,
-//     CAPABILITY, LOGIN and AUTHENTICATE itself,
-//   - traces the session, and
-//   - tells the front door when the inner server is done (Close).
+// authConn is the net.Conn the inner imapserver serves. Between the client
+// and the inner server it is the gate every command passes (see gate.go):
+//   - it turns the inner PREAUTH greeting into the tagged answer of LOGIN,
+//   - it reads each command whole (lines and literals, except APPEND's
+//     message, which is streamed), answers ID, CAPABILITY, LOGIN and
+//     AUTHENTICATE itself, refuses what the inner server would answer with
+//     [SERVERBUG] or a dropped connection, and hands the rest over with
+//     its literals made non-synchronising,
+//   - it notices when the inner server answered a command before reading
+//     all of it and skips what is left, so both stay in step,
+//   - it traces the session, and
+//   - it tells the front door when the inner server is done (Close).
 type authConn struct {
 	c       *conn
 	session imapserver.Session
@@ -67,23 +65,26 @@ type authConn struct {
 	once    sync.Once
 
 	// Write side, guarded by c.out.mu.
-	greeted   bool
-	greetBuf  []byte
-	loginTag  string
-	loginText string
-	caps      string // authenticated capabilities, from the inner greeting, plus ID
+	greeted     bool
+	greetBuf    []byte
+	loginTag    string
+	loginText   string
+	caps        string // authenticated capabilities, from the inner greeting, plus ID
+	curTag      string // the command being handed over or executed
+	curName     string
+	answered    bool // the inner server wrote curTag's tagged answer
+	dropESearch bool // drop curTag's ESEARCH answer (SEARCH RETURN (SAVE))
+	dropping    bool // inside a dropped response
 
 	// Read side: used only by the inner server's reading goroutine.
+	rd        *cmdReader
 	rs        readState
-	litLeft   int64
-	tail      []byte // end of the current line, to spot "{n}"
-	idleAfter bool   // the current line is "tag IDLE"
-	idleNext  bool   // the next line is IDLE's DONE: pass it through
+	fwd       [][]byte  // rest of the current command for the inner server: lines and literals
+	after     readState // state once fwd is handed over
+	litLeft   int64     // APPEND's message literal: bytes not yet handed over
+	litSync   bool      // APPEND's message literal is synchronising
+	tailClose bool      // APPEND UTF8 (~{n}): ")" follows the literal
 	rdTimeout atomic.Int64
-
-	litMu       sync.Mutex
-	litPending  bool
-	litDecision litDecision
 }
 
 var _ net.Conn = (*authConn)(nil)
@@ -92,103 +93,123 @@ func (a *authConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	br := a.c.br
 	for {
 		switch a.rs {
 		case rsBoundary:
-			if a.idleNext {
-				a.idleNext = false
-				a.startLine(false)
-				continue
+			if err := a.nextCommand(); err != nil {
+				return 0, err
 			}
-			name, term, err := peekCommand(br)
-			if err != nil {
-				if br.Buffered() == 0 {
-					return 0, err
-				}
-				a.startLine(false) // hand over what there is; the error comes next
-				continue
-			}
-			switch name {
-			case "ID", "CAPABILITY", "LOGIN", "AUTHENTICATE":
-				if err := a.intercept(); err != nil {
+		case rsForward:
+			if a.isAnswered() {
+				if err := a.abandon(); err != nil {
 					return 0, err
 				}
 				continue
 			}
-			a.startLine(name == "IDLE" && term != '(')
-		case rsLine:
-			return a.passLine(p)
-		case rsLiteral:
+			for len(a.fwd) > 0 && len(a.fwd[0]) == 0 {
+				a.fwd = a.fwd[1:]
+			}
+			if len(a.fwd) == 0 {
+				a.rs = a.after
+				continue
+			}
+			// One line or literal at a time: what imapserver has buffered
+			// it reads, so a command it gives up on part way leaves the
+			// rest here, to be skipped.
+			n := copy(p, a.fwd[0])
+			a.fwd[0] = a.fwd[0][n:]
+			return n, nil
+		case rsMsgPending:
+			// The inner server either asked for the literal with "+" or
+			// refused the command.
+			if a.isAnswered() {
+				a.rs = rsBoundary
+			} else {
+				a.rs = rsMsgLiteral
+			}
+		case rsMsgLiteral:
+			if a.isAnswered() {
+				if err := a.abandon(); err != nil {
+					return 0, err
+				}
+				continue
+			}
 			if a.litLeft == 0 {
-				a.startLine(a.idleAfter)
+				a.rs = rsMsgTail
 				continue
 			}
 			return a.passLiteral(p)
-		case rsLitPending:
-			a.litMu.Lock()
-			d := a.litDecision
-			a.litPending = false
-			a.litMu.Unlock()
-			if d == litRejected {
-				a.rs = rsBoundary
-			} else {
-				// Accepted, or the client sent the literal without waiting.
-				a.rs = rsLiteral
+		case rsMsgTail:
+			if err := a.appendTail(); err != nil {
+				return 0, err
+			}
+		case rsIdle:
+			if a.isAnswered() {
+				a.rs = rsBoundary // IDLE refused: no DONE follows
+				continue
+			}
+			if err := a.idleDone(); err != nil {
+				return 0, err
 			}
 		}
 	}
 }
 
-func (a *authConn) startLine(idle bool) {
-	a.rs = rsLine
-	a.tail = a.tail[:0]
-	a.idleAfter = idle
+// isAnswered reports whether the inner server answered the current command.
+func (a *authConn) isAnswered() bool {
+	a.c.out.mu.Lock()
+	defer a.c.out.mu.Unlock()
+	return a.answered
 }
 
-// passLine hands the inner server bytes up to the end of the current line.
-func (a *authConn) passLine(p []byte) (int, error) {
-	br := a.c.br
-	if br.Buffered() == 0 {
-		if _, err := br.Peek(1); err != nil {
-			return 0, err
+// abandon skips what the client still sends of a command the inner server
+// has already answered.
+func (a *authConn) abandon() error {
+	rs := a.rs
+	if rs == rsForward {
+		rs = a.after
+	}
+	a.fwd = nil
+	a.rs = rsBoundary
+	switch rs {
+	case rsMsgPending:
+		if a.litSync {
+			return nil // never sent: no "+" came
 		}
+		fallthrough
+	case rsMsgLiteral:
+		if err := a.rd.skip(a.litLeft); err != nil {
+			return err
+		}
+		a.litLeft = 0
+		fallthrough
+	case rsMsgTail:
+		line, _, err := readLineClip(a.c.br, maxLine)
+		if err != nil {
+			return err
+		}
+		a.c.tr.client(append(line, '\r', '\n'))
+		return a.skipRest(line)
 	}
-	b, _ := br.Peek(min(br.Buffered(), len(p)))
-	eol := false
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		b = b[:i+1]
-		eol = true
-	}
-	n := copy(p, b)
-	br.Discard(n)
-	a.tail = append(a.tail, p[:n]...)
-	if len(a.tail) > 64 {
-		a.tail = append(a.tail[:0], a.tail[len(a.tail)-64:]...)
-	}
-	a.c.tr.client(p[:n])
-	if eol {
-		a.endLine()
-	}
-	return n, nil
+	return nil
 }
 
-// endLine decides what follows a complete line.
-func (a *authConn) endLine() {
-	line := bytes.TrimSuffix(bytes.TrimSuffix(a.tail, []byte("\n")), []byte("\r"))
-	n, nonSync, _, ok := literalSpec(line)
-	switch {
-	case ok && nonSync:
-		a.rs, a.litLeft = rsLiteral, n
-	case ok:
-		a.litMu.Lock()
-		a.litPending, a.litDecision = true, litUndecided
-		a.litMu.Unlock()
-		a.rs, a.litLeft = rsLitPending, n
-	default:
-		a.rs = rsBoundary
-		a.idleNext = a.idleAfter
-		a.idleAfter = false
+// skipRest skips the rest of a command whose line was just read and
+// ignored: the literals it announces without waiting, and their lines.
+func (a *authConn) skipRest(line []byte) error {
+	for {
+		n, nonSync, _, ok := literalSpec(line)
+		if !ok || !nonSync {
+			return nil
+		}
+		if err := a.rd.skip(n); err != nil {
+			return err
+		}
+		var err error
+		if line, _, err = readLineClip(a.c.br, maxLine); err != nil {
+			return err
+		}
+		a.c.tr.client(append(line, '\r', '\n'))
 	}
 }
 
@@ -201,87 +222,138 @@ func (a *authConn) passLiteral(p []byte) (int, error) {
 	m, err := br.Read(p[:n])
 	a.litLeft -= int64(m)
 	a.c.tr.client(p[:m])
-	if a.litLeft == 0 {
-		// The command line goes on after the literal.
-		a.startLine(a.idleAfter)
-	}
 	return m, err
 }
 
-// peekCommand looks at the start of the next command without consuming
-// it and returns its upper-case name ("" when it does not look like
-// "tag SP name") and the byte after the name.
-func peekCommand(br *bufio.Reader) (name string, term byte, err error) {
-	inName := false
-	nameStart := 0
-	for k := 1; k <= maxPeek; k++ {
-		b, err := br.Peek(k)
-		if err != nil {
-			return "", 0, err
-		}
-		ch := b[k-1]
-		if !inName {
-			if ch == ' ' && k > 1 {
-				inName, nameStart = true, k
-				continue
-			}
-			if !isTagChar(ch) {
-				return "", ch, nil
-			}
-			continue
-		}
-		if ch == ' ' || ch == '\r' || ch == '\n' || ch == '(' {
-			return strings.ToUpper(string(b[nameStart : k-1])), ch, nil
-		}
-		if !(ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z') {
-			return "", ch, nil
+// appendTail reads what follows APPEND's message literal: the end of the
+// line (or ")" for the UTF8 data extension). Anything else (MULTIAPPEND,
+// not offered) is skipped: imapserver would store the message and then
+// answer nothing at all.
+func (a *authConn) appendTail() error {
+	line, _, err := readLineClip(a.c.br, maxLine)
+	if err != nil {
+		return err
+	}
+	a.c.tr.client(append(line, '\r', '\n'))
+	want := ""
+	if a.tailClose {
+		want = ")"
+	}
+	if got := string(line); got != want && got != want+" " {
+		a.c.log.Debug("imap APPEND: data after the message literal ignored", "len", len(line))
+		if err := a.skipRest(line); err != nil {
+			return err
 		}
 	}
-	return "", 0, nil
+	a.fwd, a.rs, a.after = [][]byte{[]byte(want + "\r\n")}, rsForward, rsBoundary
+	return nil
 }
 
-// intercept reads and answers a command the front door handles itself
-// after login.
-func (a *authConn) intercept() error {
+// idleDone reads the line that ends IDLE.
+func (a *authConn) idleDone() error {
+	line, _, err := readLineClip(a.c.br, maxLine)
+	if err != nil {
+		return err
+	}
+	a.c.tr.client(append(line, '\r', '\n'))
+	if strings.EqualFold(string(line), "DONE") {
+		a.fwd = [][]byte{[]byte("DONE\r\n")}
+	} else {
+		// imapserver answers BAD; the line itself is dropped.
+		a.fwd = [][]byte{[]byte("\r\n")}
+		if err := a.skipRest(line); err != nil {
+			return err
+		}
+	}
+	a.rs, a.after = rsForward, rsBoundary
+	return nil
+}
+
+// nextCommand reads the next command and answers it or sets it up to be
+// handed over.
+func (a *authConn) nextCommand() error {
 	c := a.c
-	rc, err := c.rd.readCommand()
+	rc, err := a.rd.readCommand()
 	if err != nil {
 		c.readFailed(err)
 		return err
 	}
-	var resp string
-	if rc.refused != "" {
-		resp = tagOrStar(firstTag(rc.segs[0].line)) + " BAD " + rc.refused + "\r\n"
-	} else if cmd, err := parseCommand(rc); err != nil {
-		resp = tagOrStar(cmd.tag) + " BAD Syntax error: " + err.Error() + "\r\n"
-	} else {
-		switch cmd.name {
-		case "ID":
-			var bad string
-			if resp, bad = c.idResponse(cmd); bad != "" {
-				resp = cmd.tag + " BAD " + bad + "\r\n"
+	g := a.gate(rc)
+	if g.answer != "" {
+		// A synchronising message literal refused is never sent; one sent
+		// without waiting is skipped, with the rest of its command.
+		if rc.stream != nil && rc.stream.nonSync {
+			if err := a.rd.skip(rc.stream.size); err != nil {
+				return err
 			}
-		case "CAPABILITY":
-			if len(cmd.args) > 0 {
-				resp = cmd.tag + " BAD CAPABILITY takes no arguments\r\n"
-				break
+			line, _, err := readLineClip(c.br, maxLine)
+			if err != nil {
+				return err
 			}
-			c.out.mu.Lock()
-			caps := a.caps
-			c.out.mu.Unlock()
-			resp = "* CAPABILITY " + caps + "\r\n" + cmd.tag + " OK CAPABILITY completed\r\n"
-		default: // LOGIN, AUTHENTICATE
-			resp = cmd.tag + " BAD Already authenticated\r\n"
+			c.tr.client(append(line, '\r', '\n'))
+			if err := a.skipRest(line); err != nil {
+				return err
+			}
 		}
+		if err := c.out.write([]byte(g.answer)); err != nil {
+			return err
+		}
+		if d := time.Duration(a.rdTimeout.Load()); d > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(d))
+		}
+		return nil
 	}
-	if err := c.out.write([]byte(resp)); err != nil {
-		return err
-	}
-	if d := time.Duration(a.rdTimeout.Load()); d > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(d))
+	c.out.mu.Lock()
+	a.curTag, a.curName, a.answered = g.tag, g.name, false
+	a.dropESearch, a.dropping = g.saveOnly, false
+	c.out.mu.Unlock()
+	a.fwd, a.rs, a.after = g.forward, rsForward, rsBoundary
+	switch {
+	case rc.stream != nil:
+		a.litLeft, a.litSync, a.tailClose = rc.stream.size, !rc.stream.nonSync, g.utf8Append
+		a.after = rsMsgLiteral
+		if a.litSync {
+			a.after = rsMsgPending
+		}
+	case g.name == "IDLE":
+		a.after = rsIdle
 	}
 	return nil
 }
+
+// interceptAnswer answers a command the front door handles itself after
+// login.
+func (a *authConn) interceptAnswer(rc *rawCommand) string {
+	c := a.c
+	cmd, err := parseCommand(rc)
+	if err != nil {
+		return tagOrStar(cmd.tag) + " BAD Syntax error: " + err.Error() + "\r\n"
+	}
+	switch cmd.name {
+	case "ID":
+		resp, bad := c.idResponse(cmd)
+		if bad != "" {
+			return cmd.tag + " BAD " + bad + "\r\n"
+		}
+		return resp
+	case "CAPABILITY":
+		if len(cmd.args) > 0 {
+			return cmd.tag + " BAD CAPABILITY takes no arguments\r\n"
+		}
+		c.out.mu.Lock()
+		caps := a.caps
+		c.out.mu.Unlock()
+		return "* CAPABILITY " + caps + "\r\n" + cmd.tag + " OK CAPABILITY completed\r\n"
+	}
+	// LOGIN, AUTHENTICATE
+	return cmd.tag + " BAD Already authenticated\r\n"
+}
+
+// serverBugAnswer is what imapserver answers when a handler fails with an
+// error that is not an *imap.Error. guardSession turns the session's
+// errors into *imap.Error, so this comes from imapserver's parser (a
+// malformed argument the gate let through) and is really a syntax error.
+const serverBugAnswer = " NO [SERVERBUG] Internal server error\r\n"
 
 func (a *authConn) Write(p []byte) (int, error) {
 	out := a.c.out
@@ -290,18 +362,24 @@ func (a *authConn) Write(p []byte) (int, error) {
 	if !a.greeted {
 		return a.writeGreetingLocked(p)
 	}
-	if len(p) > 0 {
-		a.litMu.Lock()
-		if a.litPending && a.litDecision == litUndecided {
-			// The server's first answer to "{n}": a continuation request
-			// accepts the literal, anything else refuses it.
-			if p[0] == '+' {
-				a.litDecision = litAccepted
-			} else {
-				a.litDecision = litRejected
+	// Every response is flushed on its own (a long one in several
+	// writes, the last ending in CRLF), so a response starts a write.
+	if a.dropping || a.dropESearch && bytes.HasPrefix(p, []byte(`* ESEARCH (TAG "`+a.curTag+`")`)) {
+		a.dropESearch = false
+		a.dropping = !bytes.HasSuffix(p, []byte("\r\n"))
+		return len(p), nil
+	}
+	if t := a.curTag; t != "" && !a.answered && len(p) > len(t) && p[len(t)] == ' ' && string(p[:len(t)]) == t {
+		a.answered = true
+		if string(p[len(t):]) == serverBugAnswer {
+			a.c.log.Warn("imap command argument rejected by the inner server's parser", "command", a.curName)
+			b := []byte(t + " BAD Syntax error in the arguments of " + a.curName + "\r\n")
+			if _, err := out.nc.Write(b); err != nil {
+				return 0, err
 			}
+			out.tr.server(b)
+			return len(p), nil
 		}
-		a.litMu.Unlock()
 	}
 	n, err := out.nc.Write(p)
 	out.tr.server(p[:n])

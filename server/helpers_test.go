@@ -78,6 +78,10 @@ type testEnv struct {
 	trace     *syncBuffer
 	clientTLS *tls.Config
 	serveErrs chan error
+
+	// newBackendEnv: the backend's log and its error records.
+	backendLog    *syncBuffer
+	backendErrors *atomic.Int64
 }
 
 var (

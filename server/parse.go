@@ -10,12 +10,15 @@ import (
 	"strings"
 )
 
-// Limits of the front door's own parser (pre-auth, and the few commands
-// intercepted after login). RFC 2683 section 3.2.1.5 asks for 8 KiB lines.
+// Limits of the front door's own parser (pre-auth, and the gate every
+// command passes after login). RFC 2683 section 3.2.1.5 asks for 8 KiB
+// lines at least; an ID command at RFC 2971's limits (30 pairs, values of
+// 1,024 octets) is about 32 KiB on one line. imapserver accepts 50 KiB of
+// command text.
 const (
-	maxLine    = 8 * 1024  // one command line, without CRLF
-	maxLiteral = 8 * 1024  // one literal
-	maxCommand = 16 * 1024 // all lines and literals of one command
+	maxLine    = 48 * 1024 // one command line, without CRLF
+	maxLiteral = 8 * 1024  // one literal before login
+	maxCommand = 64 * 1024 // all lines and literals of one command
 )
 
 var (
@@ -33,9 +36,20 @@ type segment struct {
 // rawCommand is a command as read from the wire.
 type rawCommand struct {
 	segs []segment
-	// refused is set when a synchronising literal was refused (it was not
-	// read; the client waits for our answer).
+	// refused is set when the command cannot be taken: a synchronising
+	// literal was refused (it was not read; the client waits for our
+	// answer), or, after login, a line or literal was too large and was
+	// skipped. Its text is the BAD answer.
 	refused string
+	// stream is set when the command's last line announced a literal that
+	// cmdReader.stream chose to leave unread (APPEND's message).
+	stream *streamLit
+}
+
+// streamLit is a literal announced but not read.
+type streamLit struct {
+	size    int64
+	nonSync bool
 }
 
 // cmdReader reads commands, answering synchronising literals with a
@@ -44,41 +58,85 @@ type cmdReader struct {
 	br  *bufio.Reader
 	out *connWriter
 	tr  *tracer
+
+	// lenient (after login) skips over-long lines and too large
+	// non-synchronising literals and refuses the command, where the
+	// pre-auth reader ends the connection.
+	lenient bool
+	// maxLit is the largest literal read into memory; 0 means maxLiteral.
+	maxLit int64
+	// stream, if set, is asked about every literal: true leaves it (and
+	// the rest of the command) unread; rc holds the lines so far and
+	// before the current line up to the literal.
+	stream func(rc *rawCommand, before []byte) bool
+	// check, if set, looks at the first line; a text refuses the command.
+	check func(first []byte) string
 }
 
 // readLine reads one line of at most max bytes (CRLF or lone LF stripped).
 // A longer line fails with errLineTooLong without buffering it.
 func readLine(br *bufio.Reader, max int) ([]byte, error) {
-	var line []byte
+	line, clipped, err := readLineClip(br, max)
+	if err == nil && clipped {
+		err = errLineTooLong
+	}
+	return line, err
+}
+
+// clipKeep is how much of each end of an over-long line readLineClip keeps.
+const clipKeep = 128
+
+// readLineClip reads one line (CRLF or lone LF stripped). A line longer
+// than limit is read to its end but only its first and last clipKeep bytes
+// are kept, joined by a space, and clipped is true.
+func readLineClip(br *bufio.Reader, limit int) (line []byte, clipped bool, err error) {
+	var tail []byte // when clipped: the last bytes read
 	for {
 		chunk, err := br.ReadSlice('\n')
-		if len(line)+len(chunk) > max+2 {
-			return nil, errLineTooLong
+		switch {
+		case clipped:
+			tail = append(tail, chunk...)
+		case len(line)+len(chunk) > limit+2:
+			clipped = true
+			all := append(line, chunk...)
+			keep := min(clipKeep, len(all))
+			line = append([]byte(nil), all[:keep]...)
+			tail = append([]byte(nil), all[keep:]...)
+		default:
+			line = append(line, chunk...)
 		}
-		line = append(line, chunk...)
+		if len(tail) > 4*clipKeep {
+			tail = append(tail[:0], tail[len(tail)-clipKeep-2:]...)
+		}
 		if err == nil {
 			break
 		}
 		if err != bufio.ErrBufferFull {
-			if err == io.EOF && len(line) > 0 {
+			if err == io.EOF && (len(line) > 0 || clipped) {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return nil, false, err
 		}
+	}
+	if clipped && len(tail) > 0 {
+		tail = tail[max(0, len(tail)-clipKeep-2):]
+		line = append(append(line, ' '), tail...)
 	}
 	line = line[:len(line)-1]
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
-	if len(line) > max {
-		return nil, errLineTooLong
+	if len(line) > limit {
+		clipped = true
 	}
-	return line, nil
+	return line, clipped, nil
 }
 
 // literalSpec reports whether line ends with a literal announcement
-// "{n}" or "{n+}" starting at index at.
+// "{n}" or "{n+}" starting at index at. One space may follow the "}":
+// imapserver takes "{n} " CRLF for a literal too.
 func literalSpec(line []byte) (n int64, nonSync bool, at int, ok bool) {
+	line = bytes.TrimSuffix(line, []byte(" "))
 	if len(line) < 3 || line[len(line)-1] != '}' {
 		return 0, false, -1, false
 	}
@@ -129,57 +187,105 @@ func secretCommand(line []byte) (tag, name string, secret bool) {
 	return "", "", false
 }
 
-// readCommand reads one command: its lines and literals. Errors other than
-// a refused synchronising literal end the connection.
+// readCommand reads one command: its lines and literals. Errors end the
+// connection; a command that cannot be taken has rc.refused set.
 func (r *cmdReader) readCommand() (*rawCommand, error) {
 	rc := &rawCommand{}
-	total := 0
+	total := 0     // bytes of lines and literals
+	lineTotal := 0 // bytes of lines (imapserver stops at 50 KiB)
 	redact := false
+	maxLit := r.maxLit
+	if maxLit == 0 {
+		maxLit = maxLiteral
+	}
+	refuse := func(text string) {
+		if rc.refused == "" {
+			rc.refused = text
+		}
+	}
 	for i := 0; ; i++ {
-		line, err := readLine(r.br, maxLine)
+		line, clipped, err := readLineClip(r.br, maxLine)
 		if err != nil {
 			return rc, err
+		}
+		if clipped && !r.lenient {
+			return rc, errLineTooLong
 		}
 		if i == 0 {
 			var tag, name string
 			if tag, name, redact = secretCommand(line); redact {
 				r.tr.redacted(tag, name)
 			}
+			if r.check != nil {
+				if text := r.check(line); text != "" {
+					refuse(text)
+				}
+			}
 		}
 		if !redact {
 			r.tr.client(append(line[:len(line):len(line)], '\r', '\n'))
 		}
 		total += len(line) + 2
+		lineTotal += len(line) + 2
+		if clipped || total > maxCommand || lineTotal > maxLine {
+			refuse("Command line too long")
+		}
 		seg := segment{line: line, litAt: -1}
 		n, nonSync, at, ok := literalSpec(line)
-		if !ok {
+		if rc.refused == "" || len(rc.segs) == 0 {
 			rc.segs = append(rc.segs, seg)
+		}
+		if !ok {
 			return rc, nil
 		}
-		seg.litAt = at
-		if n > maxLiteral || int64(total)+n > maxCommand {
-			rc.segs = append(rc.segs, seg)
-			if nonSync {
+		if rc.refused == "" {
+			rc.segs[len(rc.segs)-1].litAt = at
+			if r.stream != nil && r.stream(rc, line[:at]) {
+				rc.stream = &streamLit{size: n, nonSync: nonSync}
+				return rc, nil
+			}
+			if n > maxLit || int64(total)+n > maxCommand {
+				refuse("Literal too large")
+			}
+		}
+		if rc.refused != "" {
+			if !nonSync {
+				// Not sent until we say so: the command ends here.
+				return rc, nil
+			}
+			if !r.lenient {
 				return rc, errLiteralTooLarge
 			}
-			rc.refused = "Literal too large"
-			return rc, nil
+			if err := r.skip(n); err != nil {
+				return rc, err
+			}
+			continue
 		}
 		if !nonSync {
 			if err := r.out.write([]byte("+ Ready for literal data\r\n")); err != nil {
 				return rc, err
 			}
 		}
-		seg.lit = make([]byte, n)
-		if _, err := io.ReadFull(r.br, seg.lit); err != nil {
+		lit := make([]byte, n)
+		if _, err := io.ReadFull(r.br, lit); err != nil {
 			return rc, err
 		}
 		if !redact {
-			r.tr.client(seg.lit)
+			r.tr.client(lit)
 		}
 		total += int(n)
-		rc.segs = append(rc.segs, seg)
+		rc.segs[len(rc.segs)-1].lit = lit
 	}
+}
+
+// skip discards a literal the client sends without waiting.
+func (r *cmdReader) skip(n int64) error {
+	r.tr.client([]byte(fmt.Sprintf("[%d bytes of literal skipped]\r\n", n)))
+	m, err := io.CopyN(io.Discard, r.br, n)
+	if err == io.EOF && m < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 type tokKind int

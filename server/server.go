@@ -47,6 +47,11 @@ type Options struct {
 	Logger *slog.Logger
 	// AuthFailDelay is waited before answering a failed login. 0 means 1s.
 	AuthFailDelay time.Duration
+	// AuthCacheTTL is how long a successful password check is remembered
+	// (keyed by an HMAC of user and password), so that reconnecting
+	// clients do not cost a bcrypt comparison each. 0 means 5 minutes; a
+	// negative value turns the cache off. Failed checks are never cached.
+	AuthCacheTTL time.Duration
 	// Version is sent in the ID response.
 	Version string
 	// DebugWriter, if set, receives a protocol trace of every connection,
@@ -83,10 +88,9 @@ const (
 type Server struct {
 	opts      Options
 	log       *slog.Logger
-	users     map[string]string // name → bcrypt hash
-	dummyCost int               // bcrypt cost of the dummy hash
-	dummyOnce sync.Once
-	dummyHash []byte // compared for unknown users; made on first use
+	users     atomic.Pointer[userTable]
+	creds     *credCache                  // nil when Options.AuthCacheTTL < 0
+	compare   func(hash, pw []byte) error // bcrypt.CompareHashAndPassword; tests count calls
 	trusted   []netip.Prefix
 	authDelay time.Duration
 	preCaps   []string // capabilities every pre-auth CAPABILITY starts with
@@ -114,8 +118,8 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:      opts,
 		log:       opts.Logger,
-		users:     make(map[string]string, len(opts.Users)),
 		trusted:   opts.TrustedNets,
+		compare:   bcrypt.CompareHashAndPassword,
 		authDelay: opts.AuthFailDelay,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[net.Conn]struct{}),
@@ -133,22 +137,17 @@ func New(opts Options) (*Server, error) {
 			netip.MustParsePrefix("::1/128"),
 		}
 	}
-	dummyCost := bcrypt.MinCost
-	for i, u := range opts.Users {
-		if u.Name == "" {
-			return nil, fmt.Errorf("server: user %d has an empty name", i+1)
-		}
-		if _, dup := s.users[u.Name]; dup {
-			return nil, fmt.Errorf("server: user %q is listed twice", u.Name)
-		}
-		cost, err := bcrypt.Cost([]byte(u.PasswordHash))
-		if err != nil {
-			return nil, fmt.Errorf("server: user %q: password hash is not a bcrypt hash (make one with HashPassword): %w", u.Name, err)
-		}
-		dummyCost = max(dummyCost, cost)
-		s.users[u.Name] = u.PasswordHash
+	users, err := newUserTable(opts.Users)
+	if err != nil {
+		return nil, err
 	}
-	s.dummyCost = dummyCost
+	s.users.Store(users)
+	switch {
+	case opts.AuthCacheTTL == 0:
+		s.creds = newCredCache(credCacheTTL, credCacheMax, nil)
+	case opts.AuthCacheTTL > 0:
+		s.creds = newCredCache(opts.AuthCacheTTL, credCacheMax, nil)
+	}
 
 	caps := opts.Caps
 	if caps == nil {
@@ -189,6 +188,21 @@ func New(opts Options) (*Server, error) {
 		Logger: innerLogger{s.log},
 	})
 	return s, nil
+}
+
+// SetUsers replaces the users allowed to log in, for new logins;
+// sessions already open stay open. Remembered password checks are
+// forgotten. On error nothing changes.
+func (s *Server) SetUsers(users []User) error {
+	t, err := newUserTable(users)
+	if err != nil {
+		return err
+	}
+	s.users.Store(t)
+	if s.creds != nil {
+		s.creds.clear()
+	}
+	return nil
 }
 
 // Serve accepts cleartext connections on ln (STARTTLS is offered when

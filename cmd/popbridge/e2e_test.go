@@ -26,7 +26,7 @@ import (
 	"github.com/popbridge/popbridge/internal/testenv"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -65,7 +65,7 @@ func (s *syncBuffer) String() string {
 const testPassword = "correct horse"
 
 // writeConfig writes a popbridge.toml for the given sources.
-func writeConfig(t *testing.T, dir string, port int, sources map[string]string, extra string) string {
+func writeConfig(t testing.TB, dir string, port int, sources map[string]string, extra string) string {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
 	if err != nil {
@@ -88,7 +88,7 @@ func writeConfig(t *testing.T, dir string, port int, sources map[string]string, 
 	return p
 }
 
-func startBridge(t *testing.T, cfgPath string) *bridge {
+func startBridge(t testing.TB, cfgPath string) *bridge {
 	t.Helper()
 	cfg, _, err := LoadConfig(cfgPath)
 	if err != nil {
@@ -122,7 +122,7 @@ func startBridge(t *testing.T, cfgPath string) *bridge {
 	return b
 }
 
-func (b *bridge) stop(t *testing.T) {
+func (b *bridge) stop(t testing.TB) {
 	if b.cancel == nil {
 		return
 	}

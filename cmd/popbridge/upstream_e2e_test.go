@@ -14,7 +14,7 @@ import (
 	"github.com/popbridge/popbridge/internal/testenv"
 )
 
-func appendUpstream(t *testing.T, cfgPath, section string) {
+func appendUpstream(t testing.TB, cfgPath, section string) {
 	t.Helper()
 	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {

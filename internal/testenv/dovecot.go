@@ -26,7 +26,8 @@
 //     fixed second), then waiting until every member has exited.
 //   - Users live in one passwd-file used as both passdb and userdb, because
 //     the per-user quota rules are userdb extra fields. Passwords are stored
-//     {PLAIN}; this is loopback-only test data.
+//     {PLAIN} (loopback-only test data), or {BLF-CRYPT} with
+//     DovecotOptions.BcryptCost for benchmarks that compare login costs.
 
 package testenv
 
@@ -48,6 +49,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 const (
@@ -143,6 +146,11 @@ type DovecotOptions struct {
 	// "active": "true" and "username" equal to the login name. Passwords
 	// keep working for PLAIN and LOGIN.
 	OAuth2IntrospectURL string
+	// BcryptCost, when > 0, stores the passwords as {BLF-CRYPT} bcrypt
+	// hashes of this cost instead of {PLAIN}, so that every login costs
+	// Dovecot a bcrypt comparison, as a real server's password scheme does
+	// (Dovecot caches no authentication by default).
+	BcryptCost int
 }
 
 // Dovecot is a running (or stopped) private Dovecot instance.
@@ -368,7 +376,15 @@ func (d *Dovecot) prepareDir() error {
 	for _, u := range d.Users {
 		// user:password:uid:gid:gecos:home:shell:extra_fields; uid/gid come
 		// from mail_uid/mail_gid.
-		fmt.Fprintf(&users, "%s:{PLAIN}%s::::%s::", u.Name, u.Password, d.mailDir(u.Name))
+		pw := "{PLAIN}" + u.Password
+		if d.opts.BcryptCost > 0 {
+			h, err := bcrypt.GenerateFromPassword([]byte(u.Password), d.opts.BcryptCost)
+			if err != nil {
+				return fmt.Errorf("bcrypt password of %s: %w", u.Name, err)
+			}
+			pw = "{BLF-CRYPT}" + string(h)
+		}
+		fmt.Fprintf(&users, "%s:%s::::%s::", u.Name, pw, d.mailDir(u.Name))
 		// Dovecot reads quota_rule, quota_rule2, … and stops at the first
 		// missing one, so number them densely.
 		var rules []string

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -434,6 +435,31 @@ func TestNoSpecialUse(t *testing.T) {
 	}
 	if m := tree["Local/2001"][0]; !bytes.Equal(StripMbsyncTUID(m.Body), CRLFToLF(msg)) || !slices.Equal(m.Flags, []imap.Flag{imap.FlagSeen}) {
 		t.Errorf("Local/2001 locally: %q %v", m.Body, m.Flags)
+	}
+}
+
+func TestDovecotBcrypt(t *testing.T) {
+	t.Parallel()
+	d := StartDovecot(t, DovecotOptions{BcryptCost: 4, NoSpecialUse: true})
+	users, err := os.ReadFile(filepath.Join(d.Dir, "users"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(users, []byte("alice:{BLF-CRYPT}$2a$04$")) || bytes.Contains(users, []byte("alice-pw")) {
+		t.Errorf("passwd-file %q, want a {BLF-CRYPT} cost-4 hash and no plain password", users)
+	}
+	c := d.Client(t, "alice") // logs in with the right password
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := imapclient.DialInsecure(fmt.Sprintf("%s:%d", d.Host, d.IMAPPort), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	var imapErr *imap.Error
+	if err := c2.Login("alice", "wrong").Wait(); !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeAuthenticationFailed {
+		t.Errorf("LOGIN with a wrong password: %v, want NO [AUTHENTICATIONFAILED]", err)
 	}
 }
 
