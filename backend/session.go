@@ -161,30 +161,54 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 }
 
 // List lists folders: the upstream mirrors and the archive, from the index.
+// It implements LIST-EXTENDED's selection options (RFC 5258: SUBSCRIBED,
+// RECURSIVEMATCH, SPECIAL-USE) and RETURN options (SUBSCRIBED, CHILDREN,
+// SPECIAL-USE, and STATUS of RFC 5819).
 func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
 	if len(patterns) == 0 || (len(patterns) == 1 && patterns[0] == "") {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: '/'})
+	}
+	if options == nil {
+		options = &imap.ListOptions{}
 	}
 	folders, err := s.a.db.Folders()
 	if err != nil {
 		return err
 	}
-	names := make(map[string]bool, len(folders))
-	for _, f := range folders {
-		names[f.Name] = true
-	}
-	for _, f := range folders {
-		match := false
+	matches := func(name string) bool {
 		for _, p := range patterns {
-			if imapserver.MatchList(f.Name, '/', canonInbox(ref), canonInbox(ref + p)[len(ref):]) || imapserver.MatchList(f.Name, '/', ref, p) {
-				match = true
-				break
+			if imapserver.MatchList(name, '/', canonInbox(ref), canonInbox(ref + p)[len(ref):]) || imapserver.MatchList(name, '/', ref, p) {
+				return true
 			}
 		}
-		if !match {
+		return false
+	}
+	// RECURSIVEMATCH: a folder that is not selected itself is still
+	// listed, with CHILDINFO, when a subscribed folder below it is.
+	subChild := map[string]bool{}
+	if options.SelectSubscribed && options.SelectRecursiveMatch {
+		for _, f := range folders {
+			if !f.Subscribed {
+				continue
+			}
+			parts := splitName(f.Name)
+			for i := 1; i < len(parts); i++ {
+				subChild[joinName(parts[:i])] = true
+			}
+		}
+	}
+	for _, f := range folders {
+		if !matches(f.Name) {
 			continue
 		}
-		if options != nil && options.SelectSubscribed && !f.Subscribed {
+		selected := true
+		if options.SelectSubscribed && !f.Subscribed {
+			selected = false
+		}
+		if options.SelectSpecialUse && f.SpecialUse == "" {
+			selected = false
+		}
+		if !selected && !(options.SelectRecursiveMatch && subChild[f.Name]) {
 			continue
 		}
 		d := &imap.ListData{Mailbox: f.Name, Delim: '/'}
@@ -196,11 +220,21 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		} else {
 			d.Attrs = append(d.Attrs, imap.MailboxAttrHasNoChildren)
 		}
-		if f.Subscribed && options != nil && (options.ReturnSubscribed || options.SelectSubscribed) {
+		if f.Subscribed && (options.ReturnSubscribed || options.SelectSubscribed) {
 			d.Attrs = append(d.Attrs, imap.MailboxAttrSubscribed)
 		}
 		if f.SpecialUse != "" {
 			d.Attrs = append(d.Attrs, imap.MailboxAttr(f.SpecialUse))
+		}
+		if options.SelectRecursiveMatch && subChild[f.Name] {
+			d.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
+		}
+		if options.ReturnStatus != nil && !f.NoSelect && selected {
+			// RFC 5819: a folder whose status can't be had is listed
+			// without it.
+			if st, err := s.Status(f.Name, options.ReturnStatus); err == nil {
+				d.Status = st
+			}
 		}
 		if err := w.WriteList(d); err != nil {
 			return err

@@ -263,12 +263,14 @@ func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 		return err
 	}
 	data, done, copyErr := s.copyMessages(numSet, dest)
-	if data != nil && len(done) > 0 {
+	if len(done) > 0 {
 		if err := s.a.hide(v.box, done); err != nil {
 			return err
 		}
-		if err := w.WriteCopyData(data); err != nil {
-			return err
+		if data != nil && data.UIDValidity != 0 {
+			if err := w.WriteCopyData(data); err != nil {
+				return err
+			}
 		}
 	}
 	return copyErr
@@ -291,7 +293,7 @@ func (s *Session) copyMessages(numSet imap.NumSet, dest string) (*imap.CopyData,
 	name := b.name
 	b.mu.Unlock()
 	if len(targets) == 0 {
-		return &imap.CopyData{}, nil, nil
+		return nil, nil, nil // nothing matched: no COPYUID
 	}
 	var folder *store.Folder
 	recs := make([]*store.Message, len(targets))
@@ -485,7 +487,7 @@ func (s *Session) moveOnServer(w *imapserver.MoveWriter, v *view, numSet imap.Nu
 		}
 	}
 	if len(uids) == 0 {
-		return true, w.WriteCopyData(&imap.CopyData{})
+		return true, nil
 	}
 	var data *imap.CopyData
 	dstName := db.server()
@@ -507,7 +509,7 @@ func (s *Session) moveOnServer(w *imapserver.MoveWriter, v *view, numSet imap.Nu
 		s.a.log.Warn("sync after move", "mailbox", dest, "err", err)
 	}
 	if data == nil || data.UIDValidity == 0 {
-		data = &imap.CopyData{} // a server without UIDPLUS: moved, UIDs unknown
+		return true, nil // a server without UIDPLUS: moved, UIDs unknown
 	}
 	return true, w.WriteCopyData(data)
 }
@@ -535,7 +537,7 @@ func (a *Account) remoteCopy(src, dst *mailbox, targets []target) (*imap.CopyDat
 	}
 	if data == nil || data.UIDValidity == 0 {
 		// Server without UIDPLUS: the copy happened, UIDs unknown.
-		return &imap.CopyData{}, uids, nil
+		return nil, uids, nil
 	}
 	return data, uids, nil
 }

@@ -152,7 +152,7 @@ func TestCapabilities(t *testing.T) {
 	}
 	c, _ := dialCap(t, port)
 	postCaps := c.login()
-	const wantPost = "IMAP4rev1 SASL-IR LITERAL- UNSELECT ENABLE IDLE UTF8=ACCEPT NAMESPACE UIDPLUS ESEARCH SEARCHRES MOVE STATUS=SIZE CHILDREN SPECIAL-USE LITERAL+ ID"
+	const wantPost = "IMAP4rev1 SASL-IR LITERAL- UNSELECT ENABLE IDLE UTF8=ACCEPT NAMESPACE UIDPLUS ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS MOVE STATUS=SIZE CHILDREN SPECIAL-USE LITERAL+ ID"
 	if postCaps != wantPost {
 		t.Errorf("capabilities after login\n got %q\nwant %q", postCaps, wantPost)
 	}
@@ -415,6 +415,23 @@ func TestCapabilities(t *testing.T) {
 		"CHILDREN": func(t *testing.T, c *capClient) {
 			c.want("a", `LIST "" Local`, `* LIST (\Noselect \HasChildren) "/" "Local"`, "a OK LIST completed")
 			c.want("b", `LIST "" Local/Inbox`, `* LIST (\HasNoChildren) "/" "Local/Inbox"`, "b OK LIST completed")
+		},
+		"LIST-EXTENDED": func(t *testing.T, c *capClient) {
+			c.want("a", `LIST (SPECIAL-USE) "" "*"`, `* LIST (\HasNoChildren \Sent) "/" "Local/Sent"`, "a OK LIST completed")
+			c.want("b", "CREATE Local/Sub/Deep", "b OK CREATE completed")
+			c.want("c", "UNSUBSCRIBE Local/Sub", "c OK UNSUBSCRIBE completed")
+			c.want("d", `LIST (SUBSCRIBED RECURSIVEMATCH) "" "Local/S%"`,
+				`* LIST (\HasNoChildren \Subscribed \Sent) "/" "Local/Sent"`,
+				`* LIST (\HasChildren) "/" "Local/Sub" (CHILDINFO ("SUBSCRIBED"))`, "d OK LIST completed")
+			c.want("e", `LIST "" "Local/Sub" RETURN (SUBSCRIBED CHILDREN)`, `* LIST (\HasChildren) "/" "Local/Sub"`, "e OK LIST completed")
+			c.want("f", `LIST (SUBSCRIBED) "" "Local/Sub*"`, `* LIST (\HasNoChildren \Subscribed) "/" "Local/Sub/Deep"`, "f OK LIST completed")
+		},
+		"LIST-STATUS": func(t *testing.T, c *capClient) {
+			c.want("a", `LIST "" "Local/Inbox" RETURN (STATUS (MESSAGES UNSEEN SIZE))`,
+				`* LIST (\HasNoChildren) "/" "Local/Inbox"`,
+				fmt.Sprintf(`* STATUS "Local/Inbox" (MESSAGES 5 UNSEEN 5 SIZE %d)`, inboxSize), "a OK LIST completed")
+			// A container has no status.
+			c.want("b", `LIST "" "Local" RETURN (STATUS (MESSAGES))`, `* LIST (\Noselect \HasChildren) "/" "Local"`, "b OK LIST completed")
 		},
 		"SPECIAL-USE": func(t *testing.T, c *capClient) {
 			c.want("a", `LIST "" Local/Sent`, `* LIST (\HasNoChildren \Sent) "/" "Local/Sent"`, "a OK LIST completed")

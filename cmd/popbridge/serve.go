@@ -24,21 +24,22 @@ import (
 // serverCaps is what the sessions implement, each checked through the
 // whole bridge by TestCapabilities (advertising anything else would break
 // clients; imapserver adds IDLE, UNSELECT, ENABLE, UTF8=ACCEPT, LITERAL-
-// and SASL-IR itself, the front door ID). Not offered: LIST-EXTENDED and
-// LIST-STATUS (the backend's List ignores the selection and RETURN
-// options), BINARY (a part that does not decode would be served empty),
-// CONDSTORE, QUOTA, COMPRESS (not in imapserver).
+// and SASL-IR itself, the front door ID). Not offered: BINARY (a part that
+// does not decode would be served empty), CONDSTORE, QUOTA, COMPRESS (not
+// in imapserver).
 var serverCaps = imap.CapSet{
-	imap.CapIMAP4rev1:   {},
-	imap.CapUIDPlus:     {},
-	imap.CapMove:        {},
-	imap.CapNamespace:   {},
-	imap.CapChildren:    {},
-	imap.CapSpecialUse:  {},
-	imap.CapESearch:     {},
-	imap.CapSearchRes:   {},
-	imap.CapStatusSize:  {},
-	imap.CapLiteralPlus: {},
+	imap.CapIMAP4rev1:    {},
+	imap.CapUIDPlus:      {},
+	imap.CapMove:         {},
+	imap.CapNamespace:    {},
+	imap.CapChildren:     {},
+	imap.CapSpecialUse:   {},
+	imap.CapESearch:      {},
+	imap.CapSearchRes:    {},
+	imap.CapStatusSize:   {},
+	imap.CapLiteralPlus:  {},
+	imap.CapListExtended: {},
+	imap.CapListStatus:   {},
 }
 
 // authCacheTTL is server.Options.AuthCacheTTL (0: its default);
