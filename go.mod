@@ -29,4 +29,5 @@ require (
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.30.0 // indirect
+	howett.net/plist v1.0.1 // indirect
 )

@@ -78,6 +78,13 @@ func (a *Account) readServedBuf(f *store.Folder, m *store.Message, sc *scratch) 
 		}
 		sc.out = archive.AppendServedFile(sc.out[:0], raw)
 		served = sc.out
+	case store.SrcItem:
+		out, err := archive.ReadItem(archive.Kind(f.Kind), m.Path, m.Offset, m.Length, sc.out[:0])
+		if err != nil {
+			return nil, sc, a.changed(f, fmt.Errorf("read %s: %w", m.Path, err))
+		}
+		sc.out = out
+		served = sc.out
 	case store.SrcRemote:
 		if a.pool == nil {
 			return nil, sc, a.unavailable(f, fmt.Errorf("message UID %d of %q is on the server, which is not configured", m.UID, f.Name))
