@@ -182,7 +182,7 @@ func walkBecky(abs string) ([]Folder, []Problem, error) {
 			if ini, ok := readSmallFold(dir, "Mailbox.ini"); ok {
 				n, imap := beckyMailboxINI(ini)
 				if imap {
-					w.report(dir, fmt.Errorf("Becky! IMAP mailbox %q skipped: its mail is on the IMAP server (to read this copy anyway, add %s as its own source)", w.component(dir, n), dir))
+					w.report(dir, fmt.Errorf("Becky! IMAP mailbox %q skipped: its mail is on the IMAP server (to read this copy anyway, add %s as its own source)", w.legacyComponent(dir, n), dir))
 					continue
 				}
 				if strings.TrimSpace(n) != "" {
@@ -198,7 +198,7 @@ func walkBecky(abs string) ([]Folder, []Problem, error) {
 		for _, b := range boxes {
 			var prefix []string
 			if len(boxes) > 1 {
-				name := uniqueName(used, w.component(b.dir, b.name))
+				name := uniqueName(used, w.legacyComponent(b.dir, b.name))
 				prefix = []string{name}
 			}
 			w.beckyFolders(b.dir, prefix, 0, true)
@@ -297,7 +297,7 @@ func (w *walker) beckyFolders(dir string, path []string, depth int, top bool) {
 				continue
 			}
 			if !isSpecial {
-				name = w.component(full, e.Name())
+				name = w.legacyComponent(full, e.Name())
 			}
 			base := name
 			name = uniqueName(used, name)
@@ -549,7 +549,7 @@ func scanBecky(dir string, known func(*Item) bool, fn func(*Item) error) ([]Prob
 	var bmfs []string
 	for _, e := range entries {
 		if !e.IsDir() && strings.EqualFold(filepath.Ext(e.Name()), ".bmf") {
-			b.names[strings.ToLower(e.Name())] = e.Name()
+			b.names[asciiLower(e.Name())] = e.Name()
 			bmfs = append(bmfs, e.Name())
 		}
 	}
@@ -592,7 +592,7 @@ func scanBecky(dir string, known func(*Item) bool, fn func(*Item) error) ([]Prob
 				continue
 			}
 			for off := int64(0); off < size; {
-				it := &Item{ID: strings.ToLower(name) + ":" + strconv.FormatInt(off, 16), Path: path, Offset: off}
+				it := &Item{ID: asciiLower(name) + ":" + strconv.FormatInt(off, 16), Path: path, Offset: off}
 				raw, next, complete, err := b.message(name, off, 0)
 				if err != nil {
 					report(path, off, "%v; the rest of the file is skipped", err)
@@ -626,7 +626,7 @@ func scanBecky(dir string, known func(*Item) bool, fn func(*Item) error) ([]Prob
 	// Where each message probably ends: the next indexed offset in its file.
 	offsets := map[string][]int64{}
 	for _, e := range list {
-		k := strings.ToLower(e.file)
+		k := asciiLower(e.file)
 		offsets[k] = append(offsets[k], e.off)
 	}
 	for _, o := range offsets {
@@ -634,7 +634,7 @@ func scanBecky(dir string, known func(*Item) bool, fn func(*Item) error) ([]Prob
 	}
 	seen := map[string]bool{}
 	for _, e := range list {
-		key := strings.ToLower(e.file)
+		key := asciiLower(e.file)
 		name, ok := b.names[key]
 		if !ok {
 			report(idxPath, -1, "line %d names %s, which is not in the folder; skipped", e.line, e.file)

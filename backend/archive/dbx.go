@@ -610,7 +610,7 @@ func dbxSourceType(d *dbxReader) (byte, bool) {
 
 // dbxNotMail are .dbx files of a store that are not folders.
 func dbxNotMail(name string) bool {
-	switch strings.ToLower(name) {
+	switch asciiLower(name) {
 	case "folders.dbx", "pop3uidl.dbx", "offline.dbx", "cleanup.dbx":
 		return true
 	}
@@ -646,7 +646,7 @@ func walkDBX(abs string) ([]Folder, []Problem, error) {
 	files := map[string]string{} // lower-case name → name on disk
 	for _, e := range entries {
 		if !e.IsDir() && strings.EqualFold(filepath.Ext(e.Name()), ".dbx") {
-			files[strings.ToLower(e.Name())] = e.Name()
+			files[asciiLower(e.Name())] = e.Name()
 		}
 	}
 	// Folder paths from Folders.dbx: file name (lower case) → path.
@@ -662,7 +662,7 @@ func walkDBX(abs string) ([]Folder, []Problem, error) {
 	}
 	slices.Sort(names)
 	found := false
-	var out []Folder
+	var out, orphans []Folder
 	for _, k := range names {
 		name := files[k]
 		if dbxNotMail(name) {
@@ -684,9 +684,9 @@ func walkDBX(abs string) ([]Folder, []Problem, error) {
 			continue
 		}
 		found = true
-		path, ok := paths[k]
-		if !ok {
-			path = []string{w.component(full, strings.TrimSuffix(name, filepath.Ext(name)))}
+		path, inTree := paths[k]
+		if !inTree {
+			path = []string{w.legacyComponent(full, strings.TrimSuffix(name, filepath.Ext(name)))}
 		}
 		if hasSrc && src != 3 {
 			what := "IMAP"
@@ -696,7 +696,11 @@ func walkDBX(abs string) ([]Folder, []Problem, error) {
 			w.report(full, fmt.Errorf("Outlook Express %s folder %q skipped: its mail is on the server (to read this copy anyway, add %s as its own source)", what, strings.Join(path, "/"), full))
 			continue
 		}
-		out = append(out, Folder{Path: path, Kind: KindDBX, Loc: full})
+		if inTree {
+			out = append(out, Folder{Path: path, Kind: KindDBX, Loc: full})
+		} else {
+			orphans = append(orphans, Folder{Path: path, Kind: KindDBX, Loc: full})
+		}
 	}
 	if !found && len(w.problems) == 0 {
 		return nil, nil, fmt.Errorf("%w: %s: no Outlook Express .dbx files found", ErrUnknownFormat, abs)
@@ -716,6 +720,20 @@ func walkDBX(abs string) ([]Folder, []Problem, error) {
 				out[i].Path = out[i].Path[1:]
 			}
 		}
+	}
+	// Files Folders.dbx does not know sit at the top, under names of their
+	// own.
+	used := map[string]bool{}
+	for _, f := range out {
+		used[strings.ToLower(f.Path[0])] = true
+	}
+	for _, f := range orphans {
+		name := uniqueName(used, f.Path[0])
+		if name != f.Path[0] {
+			w.report(f.Loc, fmt.Errorf("not in Folders.dbx, and its name %q is taken; shown as %q", f.Path[0], name))
+		}
+		f.Path = []string{name}
+		out = append(out, f)
 	}
 	for _, f := range out {
 		f.SpecialUse = SpecialUse(f.Path[len(f.Path)-1])
@@ -755,13 +773,13 @@ func (w *walker) dbxTree(path string, files map[string]string) map[string][]stri
 		if used[f.parent] == nil {
 			used[f.parent] = map[string]bool{}
 		}
-		name, err := cleanName(f.name)
+		name, err := cleanLegacyName(f.name)
 		if err != nil {
 			w.report(path, fmt.Errorf("folder %d: %w", f.id, err))
 		}
 		if strings.TrimSpace(name) == "" {
 			name = strings.TrimSuffix(f.file, filepath.Ext(f.file))
-			if name, _ = cleanName(name); strings.TrimSpace(name) == "" {
+			if name, _ = cleanLegacyName(name); strings.TrimSpace(name) == "" {
 				name = "Folder " + strconv.FormatUint(uint64(f.id), 10)
 			}
 		}
@@ -771,7 +789,7 @@ func (w *walker) dbxTree(path string, files map[string]string) map[string][]stri
 		if f.file == "" {
 			continue
 		}
-		if _, ok := files[strings.ToLower(f.file)]; !ok {
+		if _, ok := files[asciiLower(f.file)]; !ok {
 			continue
 		}
 		var p []string
@@ -788,7 +806,7 @@ func (w *walker) dbxTree(path string, files map[string]string) map[string][]stri
 		}
 		slices.Reverse(p)
 		if len(p) > 0 {
-			out[strings.ToLower(f.file)] = p
+			out[asciiLower(f.file)] = p
 		}
 	}
 	return out

@@ -143,7 +143,7 @@ type emlxFile struct {
 // emlxName reports whether name is a message file: "<digits>.emlx" or
 // "<digits>.partial.emlx"; it returns the digits.
 func emlxName(name string) (digits string, partial, ok bool) {
-	l := strings.ToLower(name)
+	l := asciiLower(name)
 	switch {
 	case strings.HasSuffix(l, ".partial.emlx"):
 		digits, partial = name[:len(name)-len(".partial.emlx")], true
