@@ -408,6 +408,8 @@ type mimeHeader struct {
 	encoding     string
 	appleLength  bool
 	appleLengths [][2]int // byte ranges of the X-Apple-Content-Length lines
+	blank        bool     // the header block ends with a blank line
+	crlf         bool     // its lines end with CRLF
 }
 
 // parseMIMEHeader reads the header block at b[start:end].
@@ -428,8 +430,11 @@ func parseMIMEHeader(b []byte, start, end int) mimeHeader {
 			lineEnd, next = pos+e, pos+e+1
 		}
 		line := trimCR(b[pos:lineEnd])
+		if pos == start && lineEnd > pos && b[lineEnd-1] == '\r' {
+			h.crlf = true
+		}
 		if len(line) == 0 {
-			h.end, h.bodyStart = pos, next
+			h.end, h.bodyStart, h.blank = pos, next, e >= 0
 			break
 		}
 		if (line[0] == ' ' || line[0] == '\t') && len(fields) > 0 {
@@ -467,11 +472,13 @@ func parseMIMEHeader(b []byte, start, end int) mimeHeader {
 }
 
 // emlxFill is one edit of a partial message: drop the header ranges and
-// put body in place of b[start:end].
+// put body in place of b[start:end], after a blank line if the header
+// block has none (the delimiter took its line break).
 type emlxFill struct {
 	drop       [][2]int
 	start, end int
 	body       []byte
+	blank      string
 }
 
 // rebuildPartialEMLX fills the stripped parts of a partial message from
@@ -509,7 +516,14 @@ func rebuildPartialEMLX(msg []byte, source func(part string) ([]byte, bool, bool
 		if !encoded {
 			data = encodePart(data, h.encoding)
 		}
-		fills = append(fills, emlxFill{drop: h.appleLengths, start: h.bodyStart, end: end, body: data})
+		fill := emlxFill{drop: h.appleLengths, start: h.bodyStart, end: end, body: data}
+		if !h.blank {
+			fill.blank = "\n"
+			if h.crlf {
+				fill.blank = "\r\n"
+			}
+		}
+		fills = append(fills, fill)
 	}
 	walk(0, len(msg), "", 0)
 	if len(fills) == 0 {
@@ -523,6 +537,7 @@ func rebuildPartialEMLX(msg []byte, source func(part string) ([]byte, bool, bool
 			pos = d[1]
 		}
 		out = append(out, msg[pos:f.start]...)
+		out = append(out, f.blank...)
 		body := f.body
 		// The part's end is where the delimiter's line break starts: keep
 		// that, so the body's own last line break goes.
