@@ -508,6 +508,9 @@ func scanDBXFile(path string, known func(*Item) bool, fn func(*Item) error) ([]P
 }
 
 func scanDBX(r io.ReaderAt, size int64, path string, known func(*Item) bool, fn func(*Item) error) ([]Problem, error) {
+	if known == nil {
+		known = func(*Item) bool { return false }
+	}
 	d := newDBXReader(r, size, path, 1<<20)
 	switch d.magic() {
 	case "messages":

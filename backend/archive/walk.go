@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Walk finds the folders of the archive at root. format FormatAuto (or "")
@@ -313,7 +314,7 @@ func (w *walker) mailDir(dir string, prefix []string, depth int) {
 			return c
 		}
 		disp := raw
-		if d := descmap[strings.ToLower(raw)]; d != "" {
+		if d := descmap[asciiLower(raw)]; d != "" {
 			disp = d
 		}
 		c := w.component(full, disp)
@@ -371,7 +372,7 @@ func (w *walker) mailDir(dir string, prefix []string, depth int) {
 	for _, fol := range fols {
 		full := filepath.Join(dir, fol)
 		name := fol
-		if d := descmap[strings.ToLower(fol)]; d == "" {
+		if d := descmap[asciiLower(fol)]; d == "" {
 			name = fol[:len(fol)-len(".fol")]
 		}
 		w.mailDir(full, appendPath(prefix, clean(full, name)), depth+1)
@@ -487,10 +488,10 @@ func parseDescmap(data []byte) map[string]string {
 		}
 		file := strings.TrimSpace(f[len(f)-3])
 		name := strings.Join(f[:len(f)-3], ",")
-		if file == "" || strings.TrimSpace(name) == "" {
+		if file == "" || strings.TrimSpace(name) == "" || strings.ContainsFunc(file, unicode.IsControl) {
 			continue
 		}
-		out[strings.ToLower(file)] = name
+		out[asciiLower(file)] = name
 	}
 	return out
 }
