@@ -3,8 +3,11 @@ package backend
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -72,7 +75,7 @@ func (a *Account) indexItems(ctx context.Context, b *mailbox, f *store.Folder, a
 		if it.Rebuilt {
 			return old.Src == store.SrcCache
 		}
-		return old.Src == store.SrcItem && old.Path == it.Path && old.Offset == it.Offset && (it.Length == 0 || it.Length == old.Length)
+		return old.Src == store.SrcItem && old.Path == storePath(it.Path) && old.Offset == it.Offset && (it.Length == 0 || it.Length == old.Length)
 	}
 	probs, err := archive.ScanItems(af, known, func(it *archive.Item) error {
 		if err := ctx.Err(); err != nil {
@@ -106,7 +109,7 @@ func (a *Account) indexItems(ctx context.Context, b *mailbox, f *store.Folder, a
 			written = append(written, rel)
 			m.Src, m.Path = store.SrcCache, rel
 		} else {
-			m.Src, m.Path, m.Offset, m.Length = store.SrcItem, it.Path, it.Offset, it.Length
+			m.Src, m.Path, m.Offset, m.Length = store.SrcItem, storePath(it.Path), it.Offset, it.Length
 		}
 		if old := byExt[it.ID]; old != nil && !matched[old.UID] || len(byFP[string(m.FP)]) > 0 {
 			later = append(later, deferred{m, env})
@@ -200,4 +203,25 @@ func (a *Account) indexItems(ctx context.Context, b *mailbox, f *store.Folder, a
 		b.mu.Unlock()
 	}
 	return nil
+}
+
+// storePath encodes an archive file's path for the store, whose JSON
+// records cannot hold bytes that are not UTF-8 (names copied from old
+// Windows disks may be CP932): such a path is kept as "base64:" and its
+// bytes. An absolute path never starts that way.
+func storePath(p string) string {
+	if utf8.ValidString(p) {
+		return p
+	}
+	return "base64:" + base64.StdEncoding.EncodeToString([]byte(p))
+}
+
+// archivePath decodes storePath.
+func archivePath(s string) string {
+	if rest, ok := strings.CutPrefix(s, "base64:"); ok {
+		if b, err := base64.StdEncoding.DecodeString(rest); err == nil {
+			return string(b)
+		}
+	}
+	return s
 }

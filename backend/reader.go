@@ -79,9 +79,10 @@ func (a *Account) readServedBuf(f *store.Folder, m *store.Message, sc *scratch) 
 		sc.out = archive.AppendServedFile(sc.out[:0], raw)
 		served = sc.out
 	case store.SrcItem:
-		out, err := archive.ReadItem(archive.Kind(f.Kind), m.Path, m.Offset, m.Length, sc.out[:0])
+		path := archivePath(m.Path)
+		out, err := archive.ReadItem(archive.Kind(f.Kind), path, m.Offset, m.Length, sc.out[:0])
 		if err != nil {
-			return nil, sc, a.changed(f, fmt.Errorf("read %s: %w", m.Path, err))
+			return nil, sc, a.changed(f, fmt.Errorf("read %s: %w", strings.ToValidUTF8(path, "\uFFFD"), err))
 		}
 		sc.out = out
 		served = sc.out

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -30,6 +31,9 @@ import (
 //
 // Implementation notes:
 //
+//   - An item's ID is its .bmf file and offset plus the size and a hash of
+//     the Message-Id the index records for it: a compaction that puts
+//     another message at the same place changes the ID.
 //   - Messages are listed from Folder.idx, in its order: bytes of a .bmf
 //     that the index no longer names are deleted or moved mail and are not
 //     shown. A folder without a readable Folder.idx shows every message of
@@ -332,6 +336,7 @@ type beckyEntry struct {
 	file   string
 	msgID  string
 	recv   int64
+	size   uint64
 	status uint64
 }
 
@@ -391,6 +396,7 @@ func parseBeckyLine(l []byte) (beckyEntry, error) {
 	} else if v, err := hex(3); err == nil && v > 0 && v < 1<<40 {
 		e.recv = int64(v)
 	}
+	e.size, _ = hex(5)
 	st, err := hex(6)
 	if err != nil {
 		return beckyEntry{}, fmt.Errorf("status %q is not a hexadecimal number", f[6])
@@ -602,6 +608,7 @@ func scanBecky(dir string, known func(*Item) bool, fn func(*Item) error) ([]Prob
 				if len(bytes.TrimSpace(raw)) == 0 {
 					continue
 				}
+				it.Length = int64(len(raw))
 				if !complete {
 					report(path, it.Offset, "the last message has no end line (truncated file?); shown as it is")
 				}
@@ -640,7 +647,9 @@ func scanBecky(dir string, known func(*Item) bool, fn func(*Item) error) ([]Prob
 			report(idxPath, -1, "line %d names %s, which is not in the folder; skipped", e.line, e.file)
 			continue
 		}
-		id := key + ":" + strconv.FormatInt(e.off, 16)
+		// The place, and what the index says is there: after a compaction
+		// another message may sit at the same offset.
+		id := key + ":" + strconv.FormatInt(e.off, 16) + ":" + strconv.FormatUint(e.size, 16) + ":" + strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(e.msgID))), 16)
 		if seen[id] {
 			report(idxPath, -1, "line %d lists the message at offset %d of %s a second time; skipped", e.line, e.off, name)
 			continue
