@@ -97,6 +97,14 @@ func parseEMLXPlist(b []byte) (m emlxMeta, err error) {
 	if len(b) == 0 {
 		return m, errors.New("no property list after the message")
 	}
+	if m, ok := quickEMLXPlist(b); ok {
+		return m, nil
+	}
+	return slowEMLXPlist(b)
+}
+
+// slowEMLXPlist reads the property list with the plist package.
+func slowEMLXPlist(b []byte) (m emlxMeta, err error) {
 	var dict map[string]any
 	err = guard(func() error {
 		_, err := plist.Unmarshal(b, &dict)
@@ -130,6 +138,52 @@ func parseEMLXPlist(b []byte) (m emlxMeta, err error) {
 		}
 	}
 	return m, nil
+}
+
+// quickEMLXPlist reads the flags and date-received integers of the XML
+// property list Mail writes, without a full parse; ok is false for
+// anything else (parseEMLXPlist then uses the plist package).
+func quickEMLXPlist(b []byte) (m emlxMeta, ok bool) {
+	if !bytes.HasPrefix(b, []byte("<?xml")) || !bytes.HasSuffix(b, []byte("</plist>")) || bytes.Contains(b, []byte("<!--")) ||
+		bytes.Contains(b, []byte("<![")) || bytes.Count(b, []byte("<dict>")) != 1 || bytes.Count(b, []byte("</dict>")) != 1 {
+		return m, false
+	}
+	open, end := bytes.Index(b, []byte("<dict>")), bytes.Index(b, []byte("</dict>"))
+	if open > end {
+		return m, false
+	}
+	integer := func(key string) (uint64, bool, bool) { // value, present, ok
+		k := bytes.Index(b, []byte("<key>"+key+"</key>"))
+		if k < 0 {
+			return 0, false, !bytes.Contains(b, []byte(key))
+		}
+		if k < open || k > end {
+			return 0, true, false
+		}
+		rest := bytes.TrimLeft(b[k+len(key)+11:], " \t\r\n")
+		rest, found := bytes.CutPrefix(rest, []byte("<integer>"))
+		if !found {
+			return 0, true, false
+		}
+		end := bytes.Index(rest, []byte("</integer>"))
+		if end < 0 {
+			return 0, true, false
+		}
+		v, err := strconv.ParseUint(string(bytes.TrimSpace(rest[:end])), 10, 64)
+		return v, true, err == nil
+	}
+	flags, hasFlags, ok1 := integer("flags")
+	recv, hasRecv, ok2 := integer("date-received")
+	if !ok1 || !ok2 || bytes.Count(b, []byte("<key>flags</key>")) > 1 || bytes.Count(b, []byte("<key>date-received</key>")) > 1 {
+		return m, false
+	}
+	if hasFlags && flags < 1<<63 {
+		m.flags, m.deleted = emlxFlags(flags)
+	}
+	if hasRecv && recv > 0 && recv < 1<<40 {
+		m.received = time.Unix(int64(recv), 0).UTC()
+	}
+	return m, true
 }
 
 // emlxFile describes one message file of a mailbox.
@@ -265,7 +319,13 @@ func (r *emlxReader) read(path string, body bool) (emlxInfo, error) {
 	if err != nil {
 		return in, err
 	}
-	size := fi.Size()
+	return r.readAt(f, fi.Size(), body)
+}
+
+// readAt is read for the size bytes of f.
+func (r *emlxReader) readAt(f io.ReaderAt, size int64, body bool) (emlxInfo, error) {
+	var in emlxInfo
+	var err error
 	if size > maxItemSize+1<<20 {
 		return in, fmt.Errorf("%d bytes, more than the %d MiB limit", size, maxItemSize>>20)
 	}
@@ -328,7 +388,9 @@ func scanEMLX(dir string, known func(*Item) bool, fn func(*Item) error) ([]Probl
 	var r emlxReader
 	var out []byte
 	for _, f := range files {
-		in, err := r.read(f.path, false)
+		// One read of the whole file: messages that are not known yet (the
+		// common case, when a mailbox changes) need it all.
+		in, err := r.read(f.path, true)
 		if err != nil {
 			report(f.path, "%v; skipped", unwrapPath(err))
 			continue
@@ -350,11 +412,7 @@ func scanEMLX(dir string, known func(*Item) bool, fn func(*Item) error) ([]Probl
 			}
 			continue
 		}
-		in2, err := r.read(f.path, true)
-		if err != nil || in2.off != in.off || in2.n != in.n {
-			report(f.path, "the file changed while it was read; skipped")
-			continue
-		}
+		in2 := in
 		if f.partial {
 			msg, missing := rebuildPartialEMLX(in2.msg, emlxPartSource(f.path))
 			if len(missing) > 0 {

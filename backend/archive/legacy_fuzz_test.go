@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,27 +98,30 @@ func FuzzDBX(f *testing.F) {
 	})
 }
 
-// FuzzEMLX reads arbitrary bytes as an .emlx file of a mailbox.
+// FuzzEMLX reads arbitrary bytes as an .emlx file.
 func FuzzEMLX(f *testing.F) {
 	f.Add(lt.EMLX(lfMsg(1, ""), lt.EMLXRead|lt.EMLXFlagged, time.Unix(1136214245, 0)))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		box := filepath.Join(t.TempDir(), "X.mbox")
-		writeFile(t, filepath.Join(box, "Messages", "1.emlx"), data)
-		_, err := ScanItems(Folder{Kind: KindEMLX, Loc: box}, nil, func(it *Item) error {
-			if it.Offset+it.Length > int64(len(data)) {
-				t.Fatalf("message %d+%d outside the %d-byte file", it.Offset, it.Length, len(data))
-			}
-			checkServed(t, data[it.Offset:it.Offset+it.Length], it.Served)
-			back, err := ReadItem(KindEMLX, it.Path, it.Offset, it.Length, nil)
-			if err != nil || !bytes.Equal(back, it.Served) {
-				t.Fatalf("ReadItem differs: %v", err)
-			}
-			return nil
-		})
+		var r emlxReader
+		head, err := r.readAt(bytes.NewReader(data), int64(len(data)), false)
 		if err != nil {
-			t.Fatal(err)
+			return
 		}
-		_, _ = parseEMLXPlist(data)
+		in, err := r.readAt(bytes.NewReader(data), int64(len(data)), true)
+		if err != nil || in.off != head.off || in.n != head.n || !slices.Equal(in.meta.flags, head.meta.flags) {
+			t.Fatalf("reading the body changed the result: %+v %v, %+v", in, err, head)
+		}
+		if in.off < 0 || in.n < 0 || in.off+in.n > int64(len(data)) || !bytes.Equal(in.msg, data[in.off:in.off+in.n]) {
+			t.Fatalf("message %d+%d outside the %d-byte file", in.off, in.n, len(data))
+		}
+		checkServed(t, in.msg, AppendServedFile(nil, in.msg))
+		// The quick reader agrees with the plist package where both read.
+		b := bytes.TrimSpace(data[in.off+in.n:])
+		if q, ok := quickEMLXPlist(b); ok {
+			if full, err := slowEMLXPlist(b); err == nil && (!slices.Equal(q.flags, full.flags) || q.deleted != full.deleted || !q.received.Equal(full.received)) {
+				t.Fatalf("quick %+v, plist %+v", q, full)
+			}
+		}
 	})
 }
 
