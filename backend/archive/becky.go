@@ -729,10 +729,16 @@ func appendServedBecky(dst, raw []byte) []byte {
 	start := len(dst)
 	dst = AppendServedFile(dst, raw)
 	out := dst[start:]
-	if !bytes.Contains(out, []byte("\n.")) && (len(out) == 0 || out[0] != '.') {
-		return dst
+	// Lines before the first one that starts with "." stay where they are.
+	w := 0
+	if len(out) == 0 || out[0] != '.' {
+		k := bytes.Index(out, []byte("\n."))
+		if k < 0 {
+			return dst
+		}
+		w = k + 1
 	}
-	w, i := 0, 0
+	i := w
 	for i < len(out) {
 		if out[i] == '.' {
 			i++
