@@ -49,7 +49,12 @@ import (
 //     names the message and the file, so the user can keep the file.
 //   - Status bits map to flags: 0x1 \Seen, 0x2 $Forwarded, 0x4 \Answered,
 //     0x400 $MDNSent, 0x1000 \Flagged.
-//   - IMAP mailboxes (Mailbox.ini says the account is IMAP) are skipped
+//   - Folders are the directories below a mailbox that hold a Folder.idx or
+//     .bmf files, found by scanning; Folder.lst (Becky!'s display order of
+//     the children, absent when there is one child) is not needed for that
+//     and not read. A directory with neither is only a container.
+//   - IMAP mailboxes (Mailbox.ini says the account is IMAP: [Account]
+//     Protocol=1 or IMAP*, or IMAP4=1) are skipped
 //     with a Problem: their mail is on the server. A source pointing at
 //     one "<hex>.mb" directory is read whatever its protocol.
 
