@@ -73,7 +73,7 @@ func (a *Account) indexItems(ctx context.Context, b *mailbox, f *store.Folder, a
 			return false
 		}
 		if it.Rebuilt {
-			return old.Src == store.SrcCache
+			return false // rebuilt again: its parts may have arrived since
 		}
 		return old.Src == store.SrcItem && old.Path == storePath(it.Path) && old.Offset == it.Offset && (it.Length == 0 || it.Length == old.Length)
 	}
@@ -81,8 +81,7 @@ func (a *Account) indexItems(ctx context.Context, b *mailbox, f *store.Folder, a
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if it.Served == nil {
-			old := byExt[it.ID]
+		unchanged := func(old *store.Message) {
 			matched[old.UID] = true
 			if !sameStrings(old.ArchFlags, it.Flags) {
 				m := *old
@@ -93,9 +92,16 @@ func (a *Account) indexItems(ctx context.Context, b *mailbox, f *store.Folder, a
 				m.ArchFlags = it.Flags
 				updates = append(updates, &m)
 			}
+		}
+		if it.Served == nil {
+			unchanged(byExt[it.ID])
 			return nil
 		}
 		pr.Bytes += int64(len(it.Served))
+		if old := byExt[it.ID]; it.Rebuilt && old != nil && !matched[old.UID] && old.Src == store.SrcCache && old.CRC == crc(it.Served) && old.Size == int64(len(it.Served)) {
+			unchanged(old) // rebuilt the same as last time: keep the cached copy
+			return nil
+		}
 		m, env := describe(it.Served, time.Time{}, archive.Meta{Flags: it.Flags})
 		if !it.Received.IsZero() {
 			m.Date, m.DateZone = it.Received.Unix(), 0

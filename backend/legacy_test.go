@@ -3,7 +3,9 @@ package backend
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -527,5 +529,61 @@ func TestMigrateLegacyFormats(t *testing.T) {
 	}
 	if n < 30 {
 		t.Fatalf("only %d messages compared", n)
+	}
+}
+
+// TestLegacyPartialEMLX: a .partial.emlx is served rebuilt from its parts
+// (cached once: a rescan neither rewrites nor renumbers it); when the
+// missing part arrives, the complete message replaces the incomplete one.
+func TestLegacyPartialEMLX(t *testing.T) {
+	att := bytes.Repeat([]byte("attachment bytes \x00\x01\x02 "), 50)
+	enc := base64.StdEncoding.EncodeToString(att)
+	var wrapped strings.Builder
+	for len(enc) > 76 {
+		wrapped.WriteString(enc[:76] + "\n")
+		enc = enc[76:]
+	}
+	wrapped.WriteString(enc)
+	head := "From: a@example.jp\nSubject: partial\nMessage-ID: <partial@example.jp>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"BB\"\n\n--BB\nContent-Type: text/plain\n\nsee the attachment\n--BB\nContent-Type: application/octet-stream; name=\"a.bin\"\nContent-Transfer-Encoding: base64\n"
+	full := []byte(head + "\n" + wrapped.String() + "\n--BB--\n")
+	skel := []byte(head + "X-Apple-Content-Length: 1234\n\n\n--BB--\n")
+	root := t.TempDir()
+	mb := lt.AppleMailbox{Name: "INBOX", V2: true, Msgs: []lt.AppleMsg{{ID: 1, Raw: skel, Partial: true, Flags: lt.EMLXRead}, {ID: 2, Raw: lf(lmsg(90))}}}
+	if err := lt.WriteAppleMailbox(root, mb); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(root, "INBOX.mbox")
+	e := newEnv(t, Source{Name: "Mail", Path: src})
+	first := checkFolder(t, e, "Mail", []wantMsg{{bytes.ReplaceAll(skel, []byte("\n"), []byte("\r\n")), flagList(imap.FlagSeen)}, {lmsg(90), flagList()}})
+	cacheFiles := func() int {
+		n := 0
+		filepath.WalkDir(filepath.Join(e.dataDir, "maildir"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	if n := cacheFiles(); n != 1 {
+		t.Fatalf("%d cached files, want 1", n)
+	}
+	// Touch the mailbox: a rescan keeps the same cached copy and UID.
+	writeFileBytes(t, filepath.Join(src, "Messages", "3.emlx"), lt.EMLX(lf(lmsg(91)), 0, time.Time{}))
+	if _, err := e.acct.Index(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	again := checkFolder(t, e, "Mail", []wantMsg{{bytes.ReplaceAll(skel, []byte("\n"), []byte("\r\n")), flagList(imap.FlagSeen)}, {lmsg(90), flagList()}, {lmsg(91), flagList()}})
+	if again[0].UID != first[0].UID || cacheFiles() != 1 {
+		t.Errorf("rescan: UID %d (was %d), %d cached files", again[0].UID, first[0].UID, cacheFiles())
+	}
+	// The part arrives.
+	writeFileBytes(t, filepath.Join(src, "Messages", "1.2.emlxpart"), []byte(wrapped.String()+"\n"))
+	if _, err := e.acct.Index(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	done := checkFolder(t, e, "Mail", []wantMsg{{lmsg(90), flagList()}, {lmsg(91), flagList()}, {bytes.ReplaceAll(full, []byte("\n"), []byte("\r\n")), flagList(imap.FlagSeen)}})
+	if done[2].UID <= again[2].UID || cacheFiles() != 1 {
+		t.Errorf("completed: UIDs %v, %d cached files", uids(done), cacheFiles())
 	}
 }

@@ -106,6 +106,9 @@ func ReadItem(kind Kind, path string, off, length int64, dst []byte) ([]byte, er
 		}
 		return AppendServedFile(dst, raw), nil
 	case KindDBX:
+		if off > 1<<32-1 {
+			return dst, fmt.Errorf("%s at offset %d: beyond what a .dbx file can address: %w", path, off, ErrItemChanged)
+		}
 		fi, err := f.Stat()
 		if err != nil {
 			return dst, err
