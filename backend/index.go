@@ -314,6 +314,8 @@ func (a *Account) indexFolder(ctx context.Context, p plannedFolder, pr *Progress
 		err = a.indexFiles(ctx, b, f, p.af, fr, pr, progress)
 	case archive.KindPST:
 		err = a.indexPST(ctx, b, f, p.af, fr, pr, progress)
+	case archive.KindBecky, archive.KindDBX, archive.KindEMLX:
+		err = a.indexItems(ctx, b, f, p.af, fr, pr, progress)
 	}
 	b.mu.Lock()
 	fr.Total = len(b.msgs)

@@ -78,6 +78,14 @@ func (a *Account) readServedBuf(f *store.Folder, m *store.Message, sc *scratch) 
 		}
 		sc.out = archive.AppendServedFile(sc.out[:0], raw)
 		served = sc.out
+	case store.SrcItem:
+		path := archivePath(m.Path)
+		out, err := archive.ReadItem(archive.Kind(f.Kind), path, m.Offset, m.Length, sc.out[:0])
+		if err != nil {
+			return nil, sc, a.changed(f, fmt.Errorf("read %s: %w", strings.ToValidUTF8(path, "\uFFFD"), err))
+		}
+		sc.out = out
+		served = sc.out
 	case store.SrcRemote:
 		if a.pool == nil {
 			return nil, sc, a.unavailable(f, fmt.Errorf("message UID %d of %q is on the server, which is not configured", m.UID, f.Name))

@@ -2,10 +2,11 @@
 # The project's test command (see README). It installs what the tests need
 # on a fresh Debian/Ubuntu machine (a private Dovecot for IMAP/POP3, what a
 # private Courier-IMAP and Cyrus IMAP need, the third-party client mbsync,
-# python3 for imaplib, readpst to cross-check PST conversion,
-# systemd-analyze to verify the autostart unit), checks formatting, vet, the
-# Windows/macOS builds and the release build (one archive per OS; the Linux
-# binary must say its stamped version), then runs every test.
+# python3 for imaplib, readpst to cross-check PST conversion, undbx to
+# cross-check Outlook Express .dbx reading, systemd-analyze to verify the
+# autostart unit), checks formatting, vet, the Windows/macOS builds and the
+# release build (one archive per OS; the Linux binary must say its stamped
+# version), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,9 @@ apt_lists=yes
 apt-cache show courier-imap cyrus-imapd >/dev/null 2>&1 || apt_lists=no
 if [ ${#need[@]} -gt 0 ] || [ "$apt_lists" = no ]; then
 	echo "test.sh: installing ${need[*]:-nothing} (apt lists: $apt_lists)"
+command -v undbx >/dev/null 2>&1 || need+=(undbx)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "test.sh: installing ${need[*]}"
 	SUDO=""
 	if [ "$(id -u)" != 0 ]; then
 		if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else

@@ -156,6 +156,11 @@ const (
 	SrcOwned  = 'o' // file in the bridge's own Maildir (Path relative to it)
 	SrcRemote = 'r' // on the upstream server, same UID
 	SrcCache  = 'p' // rebuilt from an archive (PST) and cached in the bridge's Maildir; archive semantics
+	// SrcItem: a message inside an archive file the archive's program
+	// manages (Becky! .bmf, Outlook Express .dbx, Apple Mail .emlx): Path,
+	// Offset and Length as archive.ScanItems reported them, read with
+	// archive.ReadItem for the folder's kind; Ext is the item's ID.
+	SrcItem = 's'
 )
 
 // Message is one indexed message.
@@ -178,7 +183,7 @@ type Message struct {
 	HFP       []byte   `json:"hfp,omitempty"`    // header fingerprint (16 bytes)
 	MsgID     string   `json:"msgid,omitempty"`
 	UIDL      string   `json:"uidl,omitempty"`
-	Ext       string   `json:"ext,omitempty"`  // identity inside the archive file (PST item ID)
+	Ext       string   `json:"ext,omitempty"`  // identity inside the archive (PST item ID, archive.Item ID)
 	Seen      bool     `json:"seen,omitempty"` // still present at the last scan (used during re-index)
 	// Copy marks a message the bridge put in a writable folder as a copy
 	// of mail that exists elsewhere (a drag, migrate, a POP delivery), or a

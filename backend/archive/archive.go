@@ -19,18 +19,37 @@ const (
 	// FormatPST is an Outlook .pst file (Detect: a ".pst" file or the
 	// "!BDN" magic); its folders are KindPST.
 	FormatPST Format = "pst"
+	// FormatBecky is a Becky! Internet Mail 2 data directory (or one
+	// "<hex>.mb" mailbox in it); its folders are KindBecky.
+	FormatBecky Format = "becky"
+	// FormatDBX is an Outlook Express 5/6 store directory (Folders.dbx and
+	// one .dbx file per folder) or a single .dbx file; its folders are
+	// KindDBX.
+	FormatDBX Format = "dbx"
+	// FormatWLM is a Windows Live Mail or Windows Mail store directory (one
+	// .eml file per message); its folders are KindEML.
+	FormatWLM Format = "wlm"
+	// FormatAppleMail is Apple Mail's ~/Library/Mail (or one V<n>
+	// directory, or .mbox mailboxes and exported .mbox bundles); its
+	// folders are KindEMLX (and KindMbox for exported bundles).
+	FormatAppleMail Format = "applemail"
 )
+
+// Formats lists every format name ParseFormat accepts, in the order the
+// configuration documents them.
+var Formats = []Format{FormatAuto, FormatMbox, FormatThunderbird, FormatMaildir, FormatEML, FormatPST, FormatBecky, FormatDBX, FormatWLM, FormatAppleMail}
 
 // ParseFormat maps a configuration value (case-insensitive; "" means auto)
 // to a Format.
 func ParseFormat(s string) (Format, error) {
-	switch f := Format(asciiLower(s)); f {
+	switch s {
 	case "":
 		return FormatAuto, nil
-	case FormatAuto, FormatMbox, FormatThunderbird, FormatMaildir, FormatEML, FormatPST:
-		return f, nil
 	}
-	return "", fmt.Errorf("unknown archive format %q (want auto, mbox, thunderbird, maildir, eml or pst)", s)
+	if slices.Contains(Formats, Format(asciiLower(s))) {
+		return Format(asciiLower(s)), nil
+	}
+	return "", fmt.Errorf("unknown archive format %q (want auto, mbox, thunderbird, maildir, eml, pst, becky, dbx, wlm or applemail)", s)
 }
 
 // ErrPSTUnsupported is no longer returned: Walk reads .pst files (see
@@ -55,6 +74,9 @@ const (
 	KindMaildir                 // a Maildir (cur/, new/); read with ListFiles
 	KindEML                     // a directory of .eml files; read with ListFiles
 	KindPST                     // a folder inside an Outlook .pst file; read with ScanPST
+	KindBecky                   // a Becky! folder directory (Folder.idx, *.bmf); read with ScanItems
+	KindDBX                     // an Outlook Express .dbx file; read with ScanItems
+	KindEMLX                    // an Apple Mail .mbox directory of .emlx files; read with ScanItems
 )
 
 func (k Kind) String() string {
@@ -67,6 +89,12 @@ func (k Kind) String() string {
 		return "eml"
 	case KindPST:
 		return "pst"
+	case KindBecky:
+		return "becky"
+	case KindDBX:
+		return "dbx"
+	case KindEMLX:
+		return "emlx"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -80,7 +108,8 @@ type Folder struct {
 	Path []string
 	Kind Kind
 	// Loc is an absolute path: the mbox file, the Maildir directory (holding
-	// cur/ and new/), or the directory of .eml files.
+	// cur/ and new/), the directory of .eml files, the Becky! folder
+	// directory, the .dbx file, or the Apple Mail .mbox directory.
 	Loc string
 	// SpecialUse is "", `\Sent`, `\Drafts`, `\Trash`, `\Junk` or `\Archive`,
 	// from SpecialUse of the last Path component (always "" for NoSelect).

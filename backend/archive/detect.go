@@ -13,12 +13,20 @@ import (
 // Detect guesses the format of the archive at path.
 //
 // A regular file is an mbox if it starts with "From " or is empty, a PST if
-// it has the ".pst" extension or the "!BDN" magic. A directory is, in this
-// order of checks: a Maildir if it has cur/ and new/; a Thunderbird profile
-// if it has prefs.js or Mail/; a Thunderbird mail directory if it holds a
-// "*.msf" file, a "*.sbd" directory or a "Local Folders" directory, is
-// itself named "Local Folders", or holds an mbox file; a tree of .eml files
-// if there is a .eml file anywhere below. Anything else is an error wrapping
+// it has the ".pst" extension or the "!BDN" magic, an Outlook Express
+// folder if it has the ".dbx" extension or the .dbx magic. A directory is,
+// in this order of checks: a Maildir if it has cur/ and new/; a Thunderbird
+// profile if it has prefs.js or Mail/; a Windows Live Mail / Windows Mail
+// store if it holds Mail.MSMessageStore, an .oeaccount file, "Storage
+// Folders" or a "Local Folders" directory of .eml folders, or is named
+// after the program; a Becky! data directory if it holds "<hex>.mb"
+// mailboxes (or is one, or is a folder with Folder.idx or .bmf files); an
+// Outlook Express store if it holds .dbx files; Apple Mail if it is or
+// holds "*.mbox" directories or "V<n>" directories; a Thunderbird mail
+// directory if it holds a "*.msf" file, a "*.sbd" directory or a "Local
+// Folders" directory, is itself named "Local Folders", or holds an mbox
+// file (Eudora's "*.mbx" included); a tree of .eml (or AL-Mail .alm)
+// files if there is one anywhere below. Anything else is an error wrapping
 // ErrUnknownFormat and naming path.
 func Detect(path string) (Format, error) {
 	fi, err := os.Stat(path)
@@ -35,15 +43,19 @@ func Detect(path string) (Format, error) {
 }
 
 func detectFile(path string) (Format, error) {
-	head, err := readHead(path, 5)
+	head, err := readHead(path, 16)
 	if err != nil {
 		return "", fmt.Errorf("archive: %w", err)
 	}
 	switch {
-	case len(head) == 0 || string(head) == "From ":
+	case len(head) == 0 || strings.HasPrefix(string(head), "From "):
 		return FormatMbox, nil
 	case strings.EqualFold(filepath.Ext(path), ".pst") || strings.HasPrefix(string(head), "!BDN"):
 		return FormatPST, nil
+	case strings.EqualFold(filepath.Ext(path), ".dbx") || len(head) >= 4 && string(head[:4]) == string(dbxMagicMessages[:4]):
+		return FormatDBX, nil
+	case strings.EqualFold(filepath.Ext(path), ".emlx"):
+		return "", fmt.Errorf("%w: %s: a single Apple Mail .emlx file; use the mailbox (the \".mbox\" directory) or ~/Library/Mail", ErrUnknownFormat, path)
 	case strings.EqualFold(filepath.Ext(path), ".eml"):
 		return "", fmt.Errorf("%w: %s: a single .eml file; use the directory that holds the .eml files", ErrUnknownFormat, path)
 	}
@@ -76,6 +88,9 @@ func detectDir(path string) (Format, error) {
 	if isProfile(path) {
 		return FormatThunderbird, nil
 	}
+	if f, ok := detectLegacyDir(path, entries); ok {
+		return f, nil
+	}
 	if filepath.Base(path) == "Local Folders" {
 		return FormatThunderbird, nil
 	}
@@ -98,7 +113,35 @@ func detectDir(path string) (Format, error) {
 	if hasEML(path, 0) {
 		return FormatEML, nil
 	}
-	return "", fmt.Errorf("%w: %s: no mbox files, Maildir (cur/, new/), Thunderbird folders or .eml files found", ErrUnknownFormat, path)
+	return "", fmt.Errorf("%w: %s: no mbox files, Maildir (cur/, new/), Thunderbird, Becky!, Outlook Express, Windows Live Mail or Apple Mail folders, or .eml files found", ErrUnknownFormat, path)
+}
+
+// detectLegacyDir recognises the stores of Windows Live Mail, Becky!,
+// Outlook Express and Apple Mail.
+func detectLegacyDir(path string, entries []fs.DirEntry) (Format, bool) {
+	if isWLMStore(path, entries) {
+		return FormatWLM, true
+	}
+	if isBeckyDataDir(path, entries) || isBeckyFolderDir(entries) {
+		return FormatBecky, true
+	}
+	for _, e := range entries {
+		if !e.IsDir() && strings.EqualFold(filepath.Ext(e.Name()), ".dbx") {
+			return FormatDBX, true
+		}
+	}
+	if strings.EqualFold(filepath.Ext(path), ".mbox") {
+		return FormatAppleMail, true
+	}
+	if v, _ := newestMailVersion(path); v != "" || isMailVersionDir(path, entries) {
+		return FormatAppleMail, true
+	}
+	for _, e := range entries {
+		if e.IsDir() && strings.EqualFold(filepath.Ext(e.Name()), ".mbox") && !strings.HasPrefix(e.Name(), ".") {
+			return FormatAppleMail, true
+		}
+	}
+	return "", false
 }
 
 // isMaildir reports whether dir has cur/ and new/ directories.
@@ -145,8 +188,14 @@ func hasEML(dir string, depth int) bool {
 	return false
 }
 
+// isEMLName reports whether name is a one-message file: "*.eml", or
+// AL-Mail's "*.alm".
 func isEMLName(name string) bool {
-	return len(name) > 4 && strings.EqualFold(name[len(name)-4:], ".eml") && !strings.HasPrefix(name, ".")
+	if len(name) <= 4 || strings.HasPrefix(name, ".") {
+		return false
+	}
+	ext := name[len(name)-4:]
+	return strings.EqualFold(ext, ".eml") || strings.EqualFold(ext, ".alm")
 }
 
 // ignoredMailFile reports whether a file in a Thunderbird mail directory is
@@ -158,7 +207,7 @@ func ignoredMailFile(name string) bool {
 	}
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".msf", ".dat", ".json", ".html", ".htm", ".js", ".sqlite", ".mab",
-		".sqlite-journal", ".sqlite-wal", ".sqlite-shm", ".eml", ".lock":
+		".sqlite-journal", ".sqlite-wal", ".sqlite-shm", ".eml", ".lock", ".toc", ".pce", ".alm":
 		return true
 	}
 	return false

@@ -45,6 +45,26 @@ func cleanName(raw string) (string, error) {
 	return name, err
 }
 
+// cleanLegacyName is cleanName for the stores of Windows programs, whose
+// names are CP932 by design: decoding them is not worth a Problem.
+func cleanLegacyName(raw string) (string, error) {
+	if !utf8.ValidString(raw) {
+		if s, ok := decodeShiftJIS(raw); ok {
+			raw = s
+		}
+	}
+	return cleanName(raw)
+}
+
+// legacyComponent is component for names from Windows programs' stores.
+func (w *walker) legacyComponent(path, raw string) string {
+	name, err := cleanLegacyName(raw)
+	if err != nil {
+		w.report(path, err)
+	}
+	return name
+}
+
 func badNameRune(r rune) bool { return r == '/' || unicode.IsControl(r) }
 
 // decodeShiftJIS decodes s as Shift_JIS (Windows-31J); ok only when every

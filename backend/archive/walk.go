@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Walk finds the folders of the archive at root. format FormatAuto (or "")
@@ -35,6 +36,10 @@ import (
 //     empty Path).
 //   - pst: the mail folders below the PST's top folder (KindPST, Loc the
 //     file, Ref for ScanPST); see walkPST.
+//   - becky, dbx, wlm, applemail: see walkBecky, walkDBX, walkWLM,
+//     walkAppleMail. Eudora mail directories ("*.mbx" mbox files, "*.fol"
+//     folder directories, descmap.pce names) are Thunderbird-style mail
+//     directories.
 //
 // Symbolic links to directories are not followed (reported as Problems).
 func Walk(root string, format Format) (folders []Folder, problems []Problem, err error) {
@@ -109,6 +114,23 @@ func Walk(root string, format Format) (folders []Folder, problems []Problem, err
 		w.emlDir(abs, nil, 0)
 	case FormatPST:
 		return walkPST(abs)
+	case FormatBecky:
+		if !fi.IsDir() {
+			return nil, nil, fmt.Errorf("%w: %s: a Becky! source must be its data directory (Settings > Data folder)", ErrUnknownFormat, abs)
+		}
+		return walkBecky(abs)
+	case FormatDBX:
+		return walkDBX(abs)
+	case FormatWLM:
+		if !fi.IsDir() {
+			return nil, nil, fmt.Errorf("%w: %s: a Windows Live Mail source must be its store folder", ErrUnknownFormat, abs)
+		}
+		return walkWLM(abs)
+	case FormatAppleMail:
+		if !fi.IsDir() {
+			return nil, nil, fmt.Errorf("%w: %s: an Apple Mail source must be a directory (~/Library/Mail, or an .mbox mailbox)", ErrUnknownFormat, abs)
+		}
+		return walkAppleMail(abs)
 	default:
 		return nil, nil, fmt.Errorf("archive %s: unknown format %q", abs, format)
 	}
@@ -278,13 +300,24 @@ func (w *walker) mailDir(dir string, prefix []string, depth int) {
 		names[e.Name()] = true
 	}
 	folders := make(map[string]bool)
-	var sbds []string
+	var sbds, fols []string
 	cleaned := make(map[string]string)
+	// Eudora names its mailboxes in descmap.pce (file names may be 8.3).
+	var descmap map[string]string
+	if name, ok := findFold(entries, "descmap.pce"); ok {
+		if data, err := readLimited(filepath.Join(dir, name), 1<<20); err == nil {
+			descmap = parseDescmap(data)
+		}
+	}
 	clean := func(full, raw string) string {
 		if c, ok := cleaned[raw]; ok {
 			return c
 		}
-		c := w.component(full, raw)
+		disp := raw
+		if d := descmap[asciiLower(raw)]; d != "" {
+			disp = d
+		}
+		c := w.component(full, disp)
 		cleaned[raw] = c
 		return c
 	}
@@ -302,6 +335,8 @@ func (w *walker) mailDir(dir string, prefix []string, depth int) {
 		case t.IsDir():
 			if strings.HasSuffix(name, ".sbd") && len(name) > len(".sbd") {
 				sbds = append(sbds, name)
+			} else if strings.EqualFold(filepath.Ext(name), ".fol") && len(name) > len(".fol") {
+				fols = append(fols, name) // a Eudora folder
 			} else if isDir(filepath.Join(full, "cur")) {
 				folders[name] = true
 				w.add(appendPath(prefix, clean(full, name)), KindMaildir, full)
@@ -329,7 +364,18 @@ func (w *walker) mailDir(dir string, prefix []string, depth int) {
 			}
 			folders[name] = true
 			w.add(appendPath(prefix, clean(full, name)), KindMbox, full)
+			if strings.EqualFold(name, "Out.mbx") && (descmap != nil || names["Out.toc"] || names["OUT.TOC"]) {
+				w.folders[len(w.folders)-1].SpecialUse = `\Sent` // Eudora's sent mail
+			}
 		}
+	}
+	for _, fol := range fols {
+		full := filepath.Join(dir, fol)
+		name := fol
+		if d := descmap[asciiLower(fol)]; d == "" {
+			name = fol[:len(fol)-len(".fol")]
+		}
+		w.mailDir(full, appendPath(prefix, clean(full, name)), depth+1)
 	}
 	for _, sbd := range sbds {
 		name := strings.TrimSuffix(sbd, ".sbd")
@@ -428,4 +474,24 @@ func (w *walker) emlDir(dir string, prefix []string, depth int) {
 	if hasMsgs {
 		w.add(prefix, KindEML, dir)
 	}
+}
+
+// parseDescmap reads a Eudora descmap.pce: lines "Name,FILE.MBX,Type,Flag"
+// (Type S system, M mailbox, F folder). It returns file name (lower case)
+// → display name.
+func parseDescmap(data []byte) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(strings.TrimRight(line, "\r"), ",")
+		if len(f) < 4 {
+			continue
+		}
+		file := strings.TrimSpace(f[len(f)-3])
+		name := strings.Join(f[:len(f)-3], ",")
+		if file == "" || strings.TrimSpace(name) == "" || strings.ContainsFunc(file, unicode.IsControl) {
+			continue
+		}
+		out[asciiLower(file)] = name
+	}
+	return out
 }

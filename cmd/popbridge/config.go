@@ -41,6 +41,8 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 	"github.com/popbridge/popbridge/oauth"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/popbridge/popbridge/backend/archive"
 )
 
 // Config is a validated popbridge configuration. After LoadConfig or
@@ -109,7 +111,7 @@ type ArchiveConfig struct {
 // SourceConfig is one legacy archive.
 type SourceConfig struct {
 	Path   string `toml:"path"`   // absolute after validation
-	Format string `toml:"format"` // auto|mbox|thunderbird|maildir|eml|pst
+	Format string `toml:"format"` // auto|mbox|thunderbird|maildir|eml|pst|becky|dbx|wlm|applemail
 	Name   string `toml:"name"`   // folder name under the prefix; unique
 }
 
@@ -121,6 +123,10 @@ const (
 	FormatMaildir     = "maildir"
 	FormatEML         = "eml"
 	FormatPST         = "pst"
+	FormatBecky       = "becky"     // Becky! Internet Mail 2 data folder
+	FormatDBX         = "dbx"       // Outlook Express 5/6 store folder or one .dbx file
+	FormatWLM         = "wlm"       // Windows Live Mail / Windows Mail store folder
+	FormatAppleMail   = "applemail" // Apple Mail: ~/Library/Mail, a V<n> folder or .mbox mailboxes
 )
 
 // TLS modes for upstream and POP3 connections.
@@ -1530,9 +1536,10 @@ func (v *validator) archive(a *ArchiveConfig) {
 		switch s.Format {
 		case "":
 			s.Format = FormatAuto
-		case FormatAuto, FormatMbox, FormatThunderbird, FormatMaildir, FormatEML, FormatPST:
+		case FormatAuto, FormatMbox, FormatThunderbird, FormatMaildir, FormatEML, FormatPST,
+			FormatBecky, FormatDBX, FormatWLM, FormatAppleMail:
 		default:
-			v.errf(key+".format", "%q is not a format; use auto, mbox, thunderbird, maildir, eml or pst", s.Format)
+			v.errf(key+".format", "%q is not a format; use auto, mbox, thunderbird, maildir, eml, pst, becky, dbx, wlm or applemail", s.Format)
 		}
 		if strings.TrimSpace(s.Path) == "" {
 			v.errf(key+".path", "required: the archive's file or directory")
@@ -1548,10 +1555,12 @@ func (v *validator) archive(a *ArchiveConfig) {
 			v.errf(key+".path", "%s is a file, but format %q needs a directory", p, s.Format)
 		case s.Format == FormatPST && st.IsDir():
 			v.errf(key+".path", "%s is a directory, but format %q needs a .pst file", p, s.Format)
+		case (s.Format == FormatBecky || s.Format == FormatWLM || s.Format == FormatAppleMail) && !st.IsDir():
+			v.errf(key+".path", "%s is a file, but format %q needs the program's mail folder (a directory)", p, s.Format)
 		}
 		derived := !v.idx.has(key + ".name")
 		if derived {
-			s.Name = sourceName(p, st)
+			s.Name = sourceName(p, st, s.Format)
 		}
 		switch n := s.Name; {
 		case strings.TrimSpace(n) == "":
@@ -1580,9 +1589,32 @@ func (v *validator) archive(a *ArchiveConfig) {
 
 // sourceName derives a source's folder name from its path: the base name
 // without extension for files, "Thunderbird" for a Thunderbird profile
-// (or profiles) directory, the directory's name otherwise.
-func sourceName(p string, st fs.FileInfo) string {
+// (or profiles) directory, the mail program's name for the stores of
+// Becky!, Outlook Express, Windows Live Mail and Apple Mail, the
+// directory's name otherwise.
+func sourceName(p string, st fs.FileInfo, format string) string {
 	base := filepath.Base(p)
+	if st.IsDir() && (format == "" || format == FormatAuto) {
+		if f, err := archive.Detect(p); err == nil {
+			format = string(f)
+		}
+	}
+	if st.IsDir() {
+		switch {
+		case format == FormatBecky:
+			return "Becky"
+		case format == FormatDBX:
+			return "Outlook Express"
+		case format == FormatWLM && strings.EqualFold(base, "Windows Mail"):
+			return "Windows Mail"
+		case format == FormatWLM:
+			return "Windows Live Mail"
+		case format == FormatAppleMail && !strings.EqualFold(filepath.Ext(base), ".mbox"):
+			return "Apple Mail"
+		case format == FormatAppleMail:
+			return strings.TrimSuffix(base, filepath.Ext(base))
+		}
+	}
 	if !st.IsDir() {
 		if ext := filepath.Ext(base); ext != "" && ext != base {
 			base = strings.TrimSuffix(base, ext)

@@ -218,7 +218,7 @@ func TestValidationErrors(t *testing.T) {
 		{"source missing", "[[archive.sources]]\npath = \"old.mbox\"\n[[archive.sources]]\npath = \"gone.mbox\"\n",
 			`:4: archive.sources[1].path: ` + filepath.Join(env.dir, "gone.mbox") + ` does not exist`},
 		{"source bad format", "[[archive.sources]]\npath = \"old.mbox\"\nformat = \"outlook\"\n",
-			`:3: archive.sources[0].format: "outlook" is not a format; use auto, mbox, thunderbird, maildir, eml or pst`},
+			`:3: archive.sources[0].format: "outlook" is not a format; use auto, mbox, thunderbird, maildir, eml, pst, becky, dbx, wlm or applemail`},
 		{"maildir on a file", "[[archive.sources]]\npath = \"old.mbox\"\nformat = \"maildir\"\n",
 			`:2: archive.sources[0].path: ` + filepath.Join(env.dir, "old.mbox") + ` is a file, but format "maildir" needs a directory`},
 		{"pst on a dir", "[[archive.sources]]\npath = \"maildir\"\nformat = \"pst\"\n",
