@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/popbridge/popbridge/backend/archive"
 )
 
 // TestSearchDecodedJapanese: a UTF-8 query finds ISO-2022-JP and Shift_JIS
@@ -96,5 +98,26 @@ func TestBadInput(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "Inbox.msf")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNonUTF8ArchivePath: an mbox whose file name is CP932 bytes (copied
+// from an old Windows disk to a Linux one) is indexed and served, also
+// after a restart (the path survives the store).
+func TestNonUTF8ArchivePath(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "\x91\x97\x90M\x8d\xcf\x82\xdd") // "送信済み" in CP932
+	if err := os.WriteFile(name, []byte(mbox(1, 2)), 0o600); err != nil {
+		t.Skipf("this file system refuses non-UTF-8 names: %v", err)
+	}
+	e := newEnv(t, Source{Name: "Old", Path: name, Format: archive.FormatMbox})
+	for round := 0; round < 2; round++ {
+		c := e.client(nil)
+		got := fetchAll(t, c, "Local/Old")
+		if len(got) != 2 || string(got[1].Body) != served(2, "") {
+			t.Fatalf("round %d: %d messages: %+v", round, len(got), got)
+		}
+		c.Close()
+		e.restart()
 	}
 }

@@ -72,3 +72,40 @@ func TestPOP3State(t *testing.T) {
 		return nil
 	})
 }
+
+// TestNonUTF8Paths: archive paths that are not UTF-8 (CP932 file names
+// from an old Windows disk) survive the store's JSON records.
+func TestNonUTF8Paths(t *testing.T) {
+	db, err := Open(t.TempDir()+"/p.db", Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	loc := "/mnt/old/\x91\x97\x90M\x8d\xcf\x82\xdd" // "送信済み" in CP932
+	path := loc + "/1.eml"
+	err = db.Update(func(tx *Tx) error {
+		f := &Folder{Name: "Local/送信済み", Loc: loc}
+		if err := tx.CreateFolder(f); err != nil {
+			return err
+		}
+		return tx.AddMessage(f, &Message{Src: SrcFile, Path: path})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := db.Folder("Local/送信済み")
+	if err != nil || f.Loc != loc {
+		t.Fatalf("folder Loc %q, want %q (%v)", f.Loc, loc, err)
+	}
+	var got *Message
+	db.View(func(tx *Tx) error { got, err = tx.Message(f.ID, 1); return err })
+	if got == nil || got.Path != path {
+		t.Fatalf("message Path %+v, want %q", got, path)
+	}
+	fs, _ := db.Folders()
+	for _, x := range fs {
+		if x.Name == f.Name && x.Loc != loc {
+			t.Errorf("Folders(): Loc %q", x.Loc)
+		}
+	}
+}

@@ -23,13 +23,16 @@
 package store
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -212,6 +215,7 @@ func (db *DB) Folders() ([]Folder, error) {
 			if err := json.Unmarshal(v, &f); err != nil {
 				return fmt.Errorf("decode folder %q: %w", k, err)
 			}
+			f.Loc = decodePath(f.Loc)
 			out = append(out, f)
 			return nil
 		})
@@ -254,6 +258,7 @@ func (t *Tx) Folder(name string) (*Folder, error) {
 	if err := json.Unmarshal(v, &f); err != nil {
 		return nil, fmt.Errorf("decode folder %q: %w", name, err)
 	}
+	f.Loc = decodePath(f.Loc)
 	return &f, nil
 }
 
@@ -307,7 +312,9 @@ func (t *Tx) CreateFolder(f *Folder) error {
 
 // PutFolder stores f under f.Name.
 func (t *Tx) PutFolder(f *Folder) error {
-	v, err := json.Marshal(f)
+	enc := *f
+	enc.Loc = encodePath(f.Loc)
+	v, err := json.Marshal(&enc)
 	if err != nil {
 		return err
 	}
@@ -392,6 +399,7 @@ func (t *Tx) ForEachMessage(id uint32, fn func(m *Message) error) error {
 		if err := json.Unmarshal(v, m); err != nil {
 			return fmt.Errorf("decode message %d of folder #%d: %w", binary.BigEndian.Uint32(k), id, err)
 		}
+		m.Path = decodePath(m.Path)
 		return fn(m)
 	})
 }
@@ -410,6 +418,7 @@ func (t *Tx) Message(id, uid uint32) (*Message, error) {
 	if err := json.Unmarshal(v, m); err != nil {
 		return nil, fmt.Errorf("decode message %d: %w", uid, err)
 	}
+	m.Path = decodePath(m.Path)
 	return m, nil
 }
 
@@ -509,7 +518,9 @@ func (t *Tx) putMessage(id uint32, m, old *Message) error {
 	if err != nil {
 		return err
 	}
-	v, err := json.Marshal(m)
+	enc := *m
+	enc.Path = encodePath(m.Path)
+	v, err := json.Marshal(&enc)
 	if err != nil {
 		return err
 	}
@@ -689,3 +700,27 @@ func (t *Tx) Scan(prefix string, fn func(key string, v []byte) error) error {
 	}
 	return nil
 }
+
+// encodePath keeps a file path in a JSON record. JSON strings hold UTF-8
+// only, and archive paths need not be (file names copied from old
+// Windows disks may be CP932 bytes): such a path is stored as "base64:"
+// and its bytes. No absolute path, and no path of the bridge's own
+// Maildir, starts that way.
+func encodePath(p string) string {
+	if utf8.ValidString(p) {
+		return p
+	}
+	return pathB64 + base64.StdEncoding.EncodeToString([]byte(p))
+}
+
+// decodePath undoes encodePath.
+func decodePath(s string) string {
+	if rest, ok := strings.CutPrefix(s, pathB64); ok {
+		if b, err := base64.StdEncoding.DecodeString(rest); err == nil {
+			return string(b)
+		}
+	}
+	return s
+}
+
+const pathB64 = "base64:"
