@@ -68,7 +68,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	defer a.Close()
 
-	cert, fingerprint, err := server.LoadOrCreateCert(cfg.DataDir, cfg.Listen.TLSCert, cfg.Listen.TLSKey)
+	tlsConfig, _, tlsInfo, err := serverTLS(cfg, log)
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
@@ -82,7 +82,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	srv, err := server.New(server.Options{
 		Users:       users,
-		TLSConfig:   server.TLSConfig(cert),
+		TLSConfig:   tlsConfig,
 		TrustedNets: cfg.Listen.TrustedPrefixes(),
 		Caps:        serverCaps,
 		Logger:      log,
@@ -135,7 +135,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		srv.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "popbridge: TLS certificate SHA-256 fingerprint %s\n", fingerprint)
+	fmt.Fprint(stdout, tlsInfo)
 
 	if _, err := startControl(ctx, a, cfg.Listen.Control); err != nil {
 		srv.Close()
