@@ -161,6 +161,7 @@ func (b *mailbox) appendLocked(ms []*store.Message, uidNext uint32) {
 	if uidNext > b.uidNext {
 		b.uidNext = uidNext
 	}
+	b.acct.counts.note(b.id)
 	b.signalLocked()
 }
 
@@ -179,6 +180,7 @@ func (b *mailbox) removeLocked(uids map[imap.UID]bool) []uint32 {
 		b.tracker.QueueExpunge(s)
 	}
 	if len(seqs) > 0 {
+		b.acct.counts.note(b.id)
 		b.signalLocked()
 	}
 	return seqs
