@@ -68,10 +68,15 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	defer a.Close()
 
-	tlsConfig, _, tlsInfo, err := serverTLS(cfg, log)
+	tlsConfig, bundle, tlsInfo, err := serverTLS(cfg, log)
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
+	ctl, err := attachControl(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer ctl.detach()
 	users := make([]server.User, 0, len(cfg.Users))
 	for _, u := range cfg.Users {
 		users = append(users, server.User{Name: u.Name, PasswordHash: u.PasswordHash})
@@ -90,7 +95,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		DebugWriter: trace,
 		NewSession: func(info server.SessionInfo) (imapserver.Session, error) {
 			log.Info("session started", "user", info.User, "remote", info.RemoteAddr.String(), "tls", info.TLS)
-			return a.acct.NewSession(info.User)
+			sess, err := a.acct.NewSession(info.User)
+			return ctl.session(info, sess, err)
 		},
 	})
 	if err != nil {
@@ -112,6 +118,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 			kind = "IMAPS (TLS)"
 		}
 		fmt.Fprintf(stdout, "popbridge: %s listening on %s\n", kind, ln.Addr())
+		ctl.listening(ln.Addr(), tls)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -137,10 +144,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	fmt.Fprint(stdout, tlsInfo)
 
-	if _, err := startControl(ctx, a, cfg.Listen.Control); err != nil {
-		srv.Close()
-		return err
-	}
+	ctl.ready(bundle)
 	// The old POP accounts keep flowing until cutover.
 	startPOP(ctx, a, log)
 
