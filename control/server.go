@@ -101,6 +101,10 @@ func Listen(svc *Service, dataDir, addr string) (*Server, error) {
 // Addr is the address the endpoint listens on.
 func (s *Server) Addr() string { return s.info.Addr }
 
+// Client returns a client of this endpoint (the console uses one, so it
+// goes through the same door as the CLI).
+func (s *Server) Client() *Client { return NewClient(s.info.Addr, s.info.Token) }
+
 // Close stops serving and removes control.json (if it is still ours).
 func (s *Server) Close() error {
 	s.once.Do(func() {

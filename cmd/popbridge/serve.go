@@ -46,15 +46,10 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if len(cfg.Users) == 0 {
 		return fail(stderr, errors.New("no [[users]] in the configuration: add one with a password hash from 'popbridge passwd'"))
 	}
-	log, closeLog, err := newLogger(cfg, stderr)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	defer closeLog()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	softMemoryLimit()
-	if err := serve(ctx, cfg, log, stdout); err != nil {
+	if err := runShell(ctx, cfg, shellOptions{}, stdout, stderr); err != nil {
 		return fail(stderr, err)
 	}
 	return 0
