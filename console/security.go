@@ -159,6 +159,11 @@ func sameOrigin(r *http.Request) bool {
 		return false
 	}
 	if o := r.Header.Get("Origin"); o != "" {
+		if o == "null" {
+			// A privacy-preserving browser may hide the origin; then
+			// only its own word that the request is same-origin counts.
+			return r.Header.Get("Sec-Fetch-Site") == "same-origin"
+		}
 		u, err := url.Parse(o)
 		if err != nil || u.Host != r.Host || u.Scheme != "http" {
 			return false
@@ -184,7 +189,9 @@ func setSecurityHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin: no referrer ever leaves the console, and the browser
+	// still names the console as the Origin of its own form posts.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")

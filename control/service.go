@@ -253,7 +253,9 @@ func (s *Service) Status(ctx context.Context) (*Status, error) {
 	}
 	if rt.Upstream != "" {
 		qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		rep.Quota = s.quota.fetch(qctx, rt)
+		if q := s.quota.fetch(qctx, rt); q != nil && (q.Error != "" || q.Limit > 0) {
+			rep.Quota = q
+		}
 		cancel()
 	}
 	return rep, nil
@@ -464,43 +466,63 @@ func (c *clientSet) list() []ClientRow {
 	return out
 }
 
-// quotaCache remembers the server's quota for a few minutes: asking costs
-// a round trip, and the dashboard asks often.
+// quotaCache remembers the server's quota for a few minutes (a failure
+// for less): asking costs a round trip, and the dashboard asks often. A
+// bridge restart (Attach) forgets it, and an answer from before the restart
+// is dropped.
 type quotaCache struct {
 	mu       sync.Mutex
 	q        *Quota
+	gen      int // bumped by reset
 	fetching bool
 }
 
-const quotaTTL = 5 * time.Minute
+const (
+	quotaTTL      = 5 * time.Minute
+	quotaErrorTTL = 30 * time.Second
+)
 
 func (c *quotaCache) reset() {
 	c.mu.Lock()
 	c.q = nil
+	c.gen++
 	c.mu.Unlock()
 }
 
 // fetch asks the server now.
 func (c *quotaCache) fetch(ctx context.Context, rt *Runtime) *Quota {
+	c.mu.Lock()
+	gen := c.gen
+	c.mu.Unlock()
 	used, limit, ok, err := rt.Account.Quota(ctx)
 	q := &Quota{Used: used, Limit: limit, Checked: time.Now()}
 	switch {
 	case err != nil:
 		q = &Quota{Error: err.Error(), Checked: time.Now()}
 	case !ok:
-		q = nil
+		q = &Quota{Checked: time.Now()} // no quota: Limit 0
 	}
 	c.mu.Lock()
-	c.q = q
+	if c.gen == gen {
+		c.q = q
+	}
 	c.mu.Unlock()
 	return q
 }
 
-// cached returns the last quota and whether it is fresh.
+// cached returns the last quota (nil: not known yet) and whether it is
+// fresh.
 func (c *quotaCache) cached() (*Quota, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.q, c.q != nil && time.Since(c.q.Checked) < quotaTTL
+	if c.q == nil {
+		return nil, false
+	}
+	ttl := quotaTTL
+	if c.q.Error != "" {
+		ttl = quotaErrorTTL
+	}
+	return c.q, time.Since(c.q.Checked) < ttl
 }
 
 // refresh fetches the quota in the background (once at a time) and calls

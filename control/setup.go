@@ -403,8 +403,9 @@ func (s *Service) SetDevicePassword(ctx context.Context, req DevicePasswordReque
 	if user == "" && len(set.Users) > 0 {
 		user = set.Users[0].Name
 	}
-	if user == "" && set.Upstream != nil && strings.Contains(set.Upstream.Username, "@") {
-		user = set.Upstream.Username
+	if user == "" {
+		// The address the user gave: the name they know.
+		user = s.deviceAccount(set).Email
 	}
 	if user == "" {
 		user = "me"

@@ -138,9 +138,13 @@
 
   // live subscribes to the console's event stream; the browser reconnects
   // by itself after a restart of popbridge.
+  // handlers.open runs each time the stream (re)connects: what happened
+  // while it was not connected must be fetched.
   function live(handlers) {
     const es = new EventSource('/events');
+    if (handlers.open) es.addEventListener('open', handlers.open);
     for (const [type, fn] of Object.entries(handlers)) {
+      if (type === 'open') continue;
       es.addEventListener(type, (m) => {
         let data = {};
         try { data = JSON.parse(m.data); } catch (e) { return; }
@@ -254,7 +258,7 @@
       b.textContent = errText(e);
     }), 1000);
     refresh();
-    live({ dashboard: refresh, settings: refresh, verify: refresh, migration: (ev) => renderMig(ev.migration) });
+    live({ open: refresh, dashboard: refresh, settings: refresh, verify: refresh, migration: (ev) => renderMig(ev.migration) });
   }
 
   // ---------------------------------------------------------------------
@@ -805,12 +809,16 @@
       }
     });
 
+    const fetchState = () => {
+      api('GET', '/api/migration').then(renderMig).catch((e) => status('mig-status', errText(e), 'error'));
+      api('GET', '/api/verify').then(renderVerify).catch(() => {});
+    };
     live({
+      open: fetchState,
       migration: (ev) => renderMig(ev.migration),
       verify: (ev) => renderVerify(ev.verify),
     });
-    api('GET', '/api/migration').then(renderMig).catch((e) => status('mig-status', errText(e), 'error'));
-    api('GET', '/api/verify').then(renderVerify).catch(() => {});
+    fetchState();
   }
 
   // ---------------------------------------------------------------------
