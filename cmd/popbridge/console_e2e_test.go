@@ -501,5 +501,3 @@ func checkProfile(t *testing.T, raw []byte, user, host string, port int) *x509.C
 	}
 	return ca
 }
-
-
