@@ -37,13 +37,21 @@ var openBrowser = func(url string) error {
 	return nil
 }
 
-// desktopReady is shellOptions.ready for runDesktop (tests).
-var desktopReady func(string)
-
 // runDesktop starts popbridge as a desktop app: with the configuration it
 // finds or, when there is none, a new one in the user's config dir (the
 // console's setup fills it in); the console opens in the browser.
 func runDesktop(stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	softMemoryLimit()
+	if err := desktop(ctx, stdout, stderr); err != nil {
+		return fail(stderr, err)
+	}
+	return 0
+}
+
+// desktop is runDesktop until ctx ends.
+func desktop(ctx context.Context, stdout, stderr io.Writer) error {
 	path, err := FindConfig("")
 	if errors.Is(err, ErrNoConfig) && os.Getenv(configEnv) == "" {
 		if path, err = defaultConfigPath(); err == nil {
@@ -53,19 +61,13 @@ func runDesktop(stdout, stderr io.Writer) int {
 		}
 	}
 	if err != nil {
-		return fail(stderr, err)
+		return err
 	}
 	cfg, err := loadConfigFlag(path, stderr)
 	if err != nil {
-		return fail(stderr, err)
+		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	softMemoryLimit()
-	if err := runShell(ctx, cfg, shellOptions{desktop: true, ready: desktopReady}, stdout, stderr); err != nil {
-		return fail(stderr, err)
-	}
-	return 0
+	return runShell(ctx, cfg, shellOptions{desktop: true}, stdout, stderr)
 }
 
 // runConsole opens (or prints) the running bridge's console.
