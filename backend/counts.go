@@ -11,8 +11,12 @@ package backend
 //     removeLocked: every such change goes through them) is counted again;
 //   - a legacy folder whose upload records changed, or any legacy folder
 //     when a server folder gained messages, has only its to-go list checked
-//     again (against the upload records and the server folders that
-//     changed): a message found on the server stays found;
+//     again (against the upload records and the fingerprints the server
+//     folders gained, in memory): a message found on the server stays
+//     found;
+//   - the first call reads every server folder once and counts the legacy
+//     folders against the fingerprints it collected, without a lookup per
+//     message;
 //   - when a server folder lost messages (or disappeared), every legacy
 //     folder is counted again, since a message found there may be gone.
 //
@@ -167,9 +171,17 @@ func (a *Account) FolderCounts() ([]FolderCount, error) {
 			remotes = append(remotes, f.ID)
 		}
 	}
-	// Server folders first: which ones gained messages, and did any lose
-	// some (or vanish)?
-	var grew []uint32
+	// Server folders first: which ones gained messages (and which
+	// fingerprints they gained), and did any lose some (or vanish)? On the
+	// first call every server fingerprint is collected, so that counting
+	// the legacy folders needs no lookups.
+	cold := len(c.folders) == 0
+	var all map[[16]byte]struct{}
+	if cold {
+		all = map[[16]byte]struct{}{}
+	}
+	grown := map[[16]byte]struct{}{}
+	anyGrown := false
 	shrank := false
 	for id, fc := range c.folders {
 		if !seen[id] {
@@ -189,23 +201,19 @@ func (a *Account) FolderCounts() ([]FolderCount, error) {
 			if fc != nil && !dirty[f.ID] && fc.sig == sigOf(f) {
 				continue
 			}
-			n, grown, err := a.countRemote(tx, f, fc)
+			n, added, err := a.countRemote(tx, f, fc, grown, all)
 			if err != nil {
 				return err
 			}
 			if fc != nil && fc.sig.uidValidity == f.UIDValidity && !fc.c.NoSelect {
 				// Messages that were there and are no longer.
-				if fc.c.Messages+grown > n.c.Messages {
+				if fc.c.Messages+added > n.c.Messages {
 					shrank = true
 				}
 			} else if fc != nil && fc.c.Messages > 0 {
 				shrank = true
 			}
-			if fc == nil || grown > 0 || fc.sig.uidValidity != f.UIDValidity {
-				if !f.NoSelect {
-					grew = append(grew, f.ID)
-				}
-			}
+			anyGrown = anyGrown || added > 0
 			c.folders[f.ID] = n
 		}
 		for i := range folders {
@@ -216,13 +224,13 @@ func (a *Account) FolderCounts() ([]FolderCount, error) {
 			fc := c.folders[f.ID]
 			switch {
 			case fc == nil || dirty[f.ID] || fc.sig != sigOf(f) || shrank:
-				n, err := a.countLocal(tx, f, remotes)
+				n, err := a.countLocal(tx, f, remotes, all)
 				if err != nil {
 					return err
 				}
 				c.folders[f.ID] = n
-			case uploads[f.ID] || len(grew) > 0:
-				if err := a.recheckLocal(tx, f, fc, grew); err != nil {
+			case uploads[f.ID] || anyGrown:
+				if err := a.recheckLocal(tx, f, fc, grown, uploads[f.ID]); err != nil {
 					return err
 				}
 			}
@@ -243,9 +251,10 @@ func (a *Account) FolderCounts() ([]FolderCount, error) {
 	return out, nil
 }
 
-// countRemote counts a server folder; grown is how many messages have a
-// UID above the highest one counted before.
-func (a *Account) countRemote(tx *store.Tx, f *store.Folder, old *folderCount) (*folderCount, int, error) {
+// countRemote counts a server folder. The fingerprints of the messages
+// with a UID above the highest one counted before go into grown (their
+// number is added), and every fingerprint into all when it is not nil.
+func (a *Account) countRemote(tx *store.Tx, f *store.Folder, old *folderCount, grown, all map[[16]byte]struct{}) (*folderCount, int, error) {
 	n := &folderCount{sig: sigOf(f), c: FolderCount{Remote: true, NoSelect: f.NoSelect, Missing: f.Missing}}
 	if f.NoSelect {
 		return n, 0, nil
@@ -254,15 +263,21 @@ func (a *Account) countRemote(tx *store.Tx, f *store.Folder, old *folderCount) (
 	if old != nil && old.sig.uidValidity == f.UIDValidity {
 		prevMax = old.maxID
 	}
-	grown := 0
+	added := 0
 	err := tx.ForEachMessage(f.ID, func(m *store.Message) error {
 		if m.Hidden {
 			return nil
 		}
 		n.c.Messages++
 		n.c.Bytes += m.Size
+		var fp [16]byte
+		copy(fp[:], m.HFP)
 		if m.UID > prevMax {
-			grown++
+			added++
+			grown[fp] = struct{}{}
+		}
+		if all != nil {
+			all[fp] = struct{}{}
 		}
 		n.maxID = max(n.maxID, m.UID)
 		return nil
@@ -270,11 +285,12 @@ func (a *Account) countRemote(tx *store.Tx, f *store.Folder, old *folderCount) (
 	if err != nil && !errors.Is(err, store.ErrNoFolder) {
 		return nil, 0, err
 	}
-	return n, grown, nil
+	return n, added, nil
 }
 
-// countLocal counts a legacy folder and builds its to-go list.
-func (a *Account) countLocal(tx *store.Tx, f *store.Folder, remotes []uint32) (*folderCount, error) {
+// countLocal counts a legacy folder and builds its to-go list. With all
+// (every server fingerprint) it needs no lookups in the server folders.
+func (a *Account) countLocal(tx *store.Tx, f *store.Folder, remotes []uint32, all map[[16]byte]struct{}) (*folderCount, error) {
 	n := &folderCount{sig: sigOf(f), c: FolderCount{NoSelect: f.NoSelect, Missing: f.Missing}}
 	if f.NoSelect {
 		return n, nil
@@ -292,22 +308,26 @@ func (a *Account) countLocal(tx *store.Tx, f *store.Folder, remotes []uint32) (*
 		}
 		n.c.Messages++
 		n.c.Bytes += m.Size
+		var fp [16]byte
+		copy(fp[:], m.HFP)
 		on := len(ups[m.UID]) > 0
-		for _, rid := range remotes {
-			if on {
-				break
-			}
-			if u, _ := tx.FindHFP(rid, m.HFP); len(u) > 0 {
-				on = true
+		if !on && all != nil && len(remotes) > 0 {
+			_, on = all[fp]
+		} else {
+			for _, rid := range remotes {
+				if on {
+					break
+				}
+				if u, _ := tx.FindHFP(rid, m.HFP); len(u) > 0 {
+					on = true
+				}
 			}
 		}
 		if on {
 			n.c.OnServer++
 			return nil
 		}
-		g := toGoMsg{uid: m.UID, size: m.Size}
-		copy(g.hfp[:], m.HFP)
-		n.toGo = append(n.toGo, g)
+		n.toGo = append(n.toGo, toGoMsg{uid: m.UID, size: m.Size, hfp: fp})
 		n.c.ToGo++
 		n.c.ToGoBytes += m.Size
 		return nil
@@ -318,26 +338,25 @@ func (a *Account) countLocal(tx *store.Tx, f *store.Folder, remotes []uint32) (*
 	return n, nil
 }
 
-// recheckLocal looks for the to-go messages of a legacy folder in its
-// upload records and in the server folders that gained messages.
-func (a *Account) recheckLocal(tx *store.Tx, f *store.Folder, fc *folderCount, grew []uint32) error {
+// recheckLocal looks for the to-go messages of a legacy folder among the
+// fingerprints the server folders gained and, when they changed, in its
+// upload records.
+func (a *Account) recheckLocal(tx *store.Tx, f *store.Folder, fc *folderCount, grown map[[16]byte]struct{}, uploadsChanged bool) error {
 	if len(fc.toGo) == 0 {
 		return nil
 	}
-	ups, err := tx.Uploads(f.ID)
-	if err != nil {
-		return err
+	var ups map[uint32][]store.Upload
+	if uploadsChanged {
+		var err error
+		if ups, err = tx.Uploads(f.ID); err != nil {
+			return err
+		}
 	}
 	kept := fc.toGo[:0]
 	for _, g := range fc.toGo {
 		on := len(ups[g.uid]) > 0
-		for _, rid := range grew {
-			if on {
-				break
-			}
-			if u, _ := tx.FindHFP(rid, g.hfp[:]); len(u) > 0 {
-				on = true
-			}
+		if !on && len(grown) > 0 {
+			_, on = grown[g.hfp]
 		}
 		if on {
 			fc.c.OnServer++

@@ -48,6 +48,7 @@ type migration struct {
 	elapsedBase time.Duration
 	runStart    time.Time
 	samples     []rateSample
+	lastPoint   rateSample // the last progress (or the plan) of this run
 	lastSave    time.Time
 	lastPub     time.Time
 }
@@ -175,6 +176,7 @@ func (m *migration) run(ctx context.Context, req MigrateRequest, fn func(Migrate
 	}
 	m.st.Total, m.st.TotalBytes = total, totalB
 	m.st.Done, m.st.Bytes = min(m.st.Done, total), min(m.st.Bytes, totalB)
+	m.lastPoint = rateSample{time.Now(), 0}
 	m.publishLocked()
 	m.mu.Unlock()
 	if fn != nil {
@@ -211,6 +213,9 @@ func (m *migration) progress(p backend.MigrateProgress) {
 	// The rate counts new work only: what a resumed run walks past again
 	// goes by at disk speed.
 	if p.Done > m.base.done {
+		if len(m.samples) == 0 {
+			m.samples = append(m.samples, m.lastPoint)
+		}
 		m.samples = append(m.samples, rateSample{now, p.Bytes})
 		for len(m.samples) > 2 && now.Sub(m.samples[1].at) > rateWindow {
 			m.samples = m.samples[1:]
@@ -222,6 +227,7 @@ func (m *migration) progress(p backend.MigrateProgress) {
 			}
 		}
 	}
+	m.lastPoint = rateSample{now, p.Bytes}
 	st.ETA = 0
 	if st.Rate > 0 && st.TotalBytes > st.Bytes {
 		st.ETA = time.Duration(float64(st.TotalBytes-st.Bytes) / st.Rate * float64(time.Second)).Round(time.Second)

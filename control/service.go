@@ -155,6 +155,9 @@ func (s *Service) Attach(rt *Runtime) {
 	s.hub.publish(Event{Type: "dashboard"})
 	if rt.Running {
 		s.mig.resumeAfterStart()
+		// Count the folders once now, so the console's first overview is
+		// as quick as the later ones (which only redo what changed).
+		go rt.Account.FolderCounts()
 	}
 }
 
