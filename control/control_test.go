@@ -113,7 +113,7 @@ func TestMigrationSurvivesRestart(t *testing.T) {
 	dc := testenv.StartDovecot(t, testenv.DovecotOptions{})
 	dataDir := t.TempDir()
 	src := t.TempDir()
-	const n = 1200
+	const n = 700
 	writeMbox(t, filepath.Join(src, "Old"), "old", n)
 	sources := []backend.Source{{Name: "Old", Path: filepath.Join(src, "Old"), Format: "mbox"}}
 
