@@ -2,8 +2,8 @@
 # The project's test command (see README). It installs what the tests need
 # on a fresh Debian/Ubuntu machine (a private Dovecot for IMAP/POP3, the
 # third-party client mbsync, python3 for imaplib, readpst to cross-check PST
-# conversion), checks formatting, vet and the Windows/macOS builds, then
-# runs every test.
+# conversion, a headless Chromium for the console), checks formatting, vet
+# and the Windows/macOS builds, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,7 @@ command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need+=(dovecot
 command -v mbsync >/dev/null 2>&1 || need+=(isync)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v readpst >/dev/null 2>&1 || need+=(pst-utils)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "test.sh: installing ${need[*]}"
 	SUDO=""
