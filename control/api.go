@@ -551,6 +551,9 @@ type System struct {
 	SignInProviders    []string `json:"sign_in_providers"` // "microsoft", "google"
 	LogFile            string   `json:"log_file,omitempty"`
 	UninstallScheduled bool     `json:"uninstall_scheduled,omitempty"`
+	// SignInURL answers SystemChange.SignIn: where the browser goes to
+	// sign in.
+	SignInURL string `json:"sign_in_url,omitempty"`
 }
 
 // SystemChange switches desktop features.

@@ -11,7 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
+	"path/filepath"
 	"time"
 
 	"github.com/popbridge/popbridge/console"
@@ -164,5 +164,5 @@ func defaultConfigPath() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("no place for a configuration file: %w", err)
 	}
-	return strings.Join([]string{dir, "popbridge", configFileName}, string(os.PathSeparator)), nil
+	return filepath.Join(dir, "popbridge", configFileName), nil
 }
