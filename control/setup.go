@@ -203,7 +203,7 @@ func looksLikeMailDir(p string) string {
 	switch {
 	case isDir("cur") && isDir("new"):
 		return "maildir"
-	case isFile("prefs.js") && isDir("Mail"), isFile("profiles.ini"), filepath.Base(p) == "Local Folders":
+	case isFile("prefs.js") && isDir("Mail"), filepath.Base(p) == "Local Folders":
 		return "thunderbird"
 	}
 	ents, err := os.ReadDir(p)

@@ -227,7 +227,11 @@
       for (const p of d.problems || []) probs.append(problemItem(p));
       $('no-problems').hidden = (d.problems || []).length > 0;
       const tb = clear(document.querySelector('#folders tbody'));
+      const empty = (d.folders || []).filter((f) => f.messages === 0).length;
+      $('show-empty').hidden = empty === 0;
+      setText('show-empty-label', t('dash.showEmpty', { n: num(empty) }));
       for (const f of d.folders || []) {
+        if (f.messages === 0 && !$('show-empty-box').checked) continue;
         tb.append(el('tr', {},
           el('td', { text: f.name + (f.missing ? ' ' + t('dash.missing') : '') }),
           el('td', { class: 'num', text: num(f.messages) }),
@@ -252,7 +256,9 @@
       $('mig-progress').value = migFraction(st);
       setText('mig-text', migText(st));
     };
-    const refresh = throttle(() => api('GET', '/api/dashboard').then(render).catch((e) => {
+    let last = null;
+    $('show-empty-box').addEventListener('change', () => { if (last) render(last); });
+    const refresh = throttle(() => api('GET', '/api/dashboard').then((d) => { last = d; render(d); }).catch((e) => {
       const b = $('state-banner');
       b.hidden = false;
       b.textContent = errText(e);
@@ -379,7 +385,7 @@
       $('picker-up').onclick = () => browse(l.parent);
       const ul = clear($('picker-list'));
       for (const e of l.entries) {
-        const li = el('li', {}, el('span', { class: 'name', text: (e.dir ? '📁 ' : '📄 ') + e.name + (e.size ? ' (' + bytes(e.size) + ')' : '') }));
+        const li = el('li', {}, el('span', { class: 'name', text: e.name + (e.dir ? '/' : '') + (e.size ? ' (' + bytes(e.size) + ')' : '') }));
         const btns = el('span');
         if (e.dir) btns.append(el('button', { type: 'button', text: t('picker.open'), onclick: () => browse(e.path) }));
         if (e.format) {
@@ -449,16 +455,22 @@
       box.append(el('p', {}, el('strong', { text: t('setup.mb.preset', { name: p.name }) })));
       if (p.help) box.append(el('p', { class: 'hint', text: p.help }));
       if (p.template && p.template_fields) {
+        // A rental server: the host depends on the contract.
         tmpl.hidden = false;
+        if (fill) {
+          mb.host.value = '';
+          if (p.imap_port) mb.port.value = p.imap_port;
+          if (p.imap_tls) mb.tls.value = p.imap_tls;
+        }
         tmpl.append(el('p', { text: p.template_hint }));
         const inputs = {};
         for (const f of p.template_fields) {
           const inp = el('input', { type: 'text', spellcheck: 'false', value: (p.suggest || {})[f] || '' });
           inputs[f] = inp;
-          tmpl.append(el('label', {}, t('setup.mb.templateField', { field: f }) + ' ', inp));
+          tmpl.append(el('label', {}, t('setup.mb.templateField', { template: p.template.split('{' + f + '}').join('…') }) + ' ', inp));
         }
         const msg = el('p', { class: 'status', role: 'status' });
-        tmpl.append(el('button', {
+        const use = el('button', {
           type: 'button', text: t('setup.mb.templateUse'),
           onclick: async () => {
             const values = {};
@@ -476,7 +488,10 @@
               msg.className = 'status error';
             }
           },
-        }), msg);
+        });
+        tmpl.append(use, msg);
+        // The address may already say it (info@example.sakura.ne.jp).
+        if (fill && p.suggest && Object.keys(p.suggest).length) use.click();
       } else if (fill) {
         mb.host.value = p.imap_host;
         mb.port.value = p.imap_port;
