@@ -31,11 +31,11 @@ func (h *memHost) Settings() (*control.Settings, error) {
 	return &s, nil
 }
 
-func (h *memHost) SaveSettings(ctx context.Context, ch control.SettingsChange) error {
+func (h *memHost) SaveSettings(ctx context.Context, ch control.SettingsChange) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.saved = append(h.saved, ch)
-	return nil
+	return false, nil
 }
 
 func (h *memHost) Secret(ctx context.Context, which string) (string, error) { return "", nil }

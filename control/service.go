@@ -55,9 +55,9 @@ type Host interface {
 	// Settings reads the configuration as it is now.
 	Settings() (*Settings, error)
 	// SaveSettings validates ch against the configuration, writes the file
-	// (mode 0600) and applies it: the bridge restarts with it. It returns
-	// once the file is written and the restart began.
-	SaveSettings(ctx context.Context, ch SettingsChange) error
+	// (mode 0600) and applies it. restart says that the bridge restarts
+	// with it (the Service then waits for the new bridge before it answers).
+	SaveSettings(ctx context.Context, ch SettingsChange) (restart bool, err error)
 	// Secret returns a stored secret so that a connection test can use it:
 	// "upstream" or "pop3:NAME". It never leaves the process.
 	Secret(ctx context.Context, which string) (string, error)
@@ -103,6 +103,7 @@ type Service struct {
 	mu          sync.Mutex
 	rt          *Runtime
 	rtChanged   chan struct{} // closed and replaced when rt changes
+	starts      int           // Attach and SetStartError calls: each start of the bridge ends in one
 	startErr    error         // the bridge could not start
 	consoleAddr string
 	controlAddr string
@@ -148,6 +149,7 @@ func (s *Service) Attach(rt *Runtime) {
 	s.mu.Lock()
 	s.rt = rt
 	s.startErr = nil
+	s.starts++
 	close(s.rtChanged)
 	s.rtChanged = make(chan struct{})
 	s.mu.Unlock()
@@ -181,6 +183,9 @@ func (s *Service) Detach() {
 func (s *Service) SetStartError(err error) {
 	s.mu.Lock()
 	s.startErr = err
+	if err != nil {
+		s.starts++
+	}
 	close(s.rtChanged)
 	s.rtChanged = make(chan struct{})
 	s.mu.Unlock()
@@ -226,6 +231,28 @@ func (s *Service) runtime(ctx context.Context) (*Runtime, error) {
 			return nil, &Error{Code: CodeNotRunning, Message: "the bridge is starting; try again in a moment", Status: 503}
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+	}
+}
+
+// waitStart waits until the bridge started (or failed to) after start
+// number n, for at most limit.
+func (s *Service) waitStart(ctx context.Context, n int, limit time.Duration) {
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		done, changed := s.starts > n, s.rtChanged
+		s.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
 }

@@ -35,12 +35,21 @@ func (s *Service) SaveSettings(ctx context.Context, ch SettingsChange) (*Setting
 	if err := checkChange(ch); err != nil {
 		return nil, err
 	}
-	if err := s.opts.Host.SaveSettings(ctx, ch); err != nil {
+	s.mu.Lock()
+	starts := s.starts
+	s.mu.Unlock()
+	restart, err := s.opts.Host.SaveSettings(ctx, ch)
+	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
 			return nil, e
 		}
 		return nil, &Error{Code: CodeInvalid, Message: err.Error(), Status: 400}
+	}
+	if restart {
+		// Answer once the bridge runs with the new settings, so that what
+		// the console asks next sees them.
+		s.waitStart(ctx, starts, time.Minute)
 	}
 	s.hub.publish(Event{Type: "settings"})
 	return s.opts.Host.Settings()

@@ -102,7 +102,7 @@ func TestSaveSettings(t *testing.T) {
 	const upPW, popPW = "upstream-secret-Z7q", "pop-secret-K3w"
 	hash := testHash()
 	lan := true
-	err = h.SaveSettings(context.Background(), control.SettingsChange{
+	_, err = h.SaveSettings(context.Background(), control.SettingsChange{
 		Sources:  &[]control.SourceSetting{{Path: mbox}},
 		Upstream: &control.UpstreamChange{Host: "imap.example.com", TLS: "implicit", Username: "me@example.com", Password: upPW},
 		POP3:     &[]control.POPChange{{Host: "pop.example.net", Username: "me", Password: popPW, LeaveOnServer: true, DeleteAfterDays: 30}},
@@ -138,7 +138,7 @@ func TestSaveSettings(t *testing.T) {
 		t.Errorf("no backup of the previous file: %v", err)
 	}
 	// Revisiting a step without retyping the password keeps it.
-	if err := h.SaveSettings(context.Background(), control.SettingsChange{
+	if _, err := h.SaveSettings(context.Background(), control.SettingsChange{
 		Upstream: &control.UpstreamChange{Host: "imap2.example.com", TLS: "starttls", Username: "me@example.com"},
 		POP3:     &[]control.POPChange{{OldName: "pop.example.net", Host: "pop.example.net", Username: "me", LeaveOnServer: false}},
 	}); err != nil {
@@ -155,11 +155,11 @@ func TestSaveSettings(t *testing.T) {
 		t.Errorf("settings after an edit: %+v %+v", set.Upstream, set.POP3)
 	}
 	// A new mailbox without a password is refused, naming the field.
-	err = h.SaveSettings(context.Background(), control.SettingsChange{Upstream: &control.UpstreamChange{Remove: true}})
+	_, err = h.SaveSettings(context.Background(), control.SettingsChange{Upstream: &control.UpstreamChange{Remove: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = h.SaveSettings(context.Background(), control.SettingsChange{Upstream: &control.UpstreamChange{Host: "imap.example.com", Username: "x"}})
+	_, err = h.SaveSettings(context.Background(), control.SettingsChange{Upstream: &control.UpstreamChange{Host: "imap.example.com", Username: "x"}})
 	var ce *control.Error
 	if !asControlError(err, &ce) || ce.Params["field"] != "password" {
 		t.Errorf("no password: %v", err)

@@ -106,7 +106,18 @@ func (h *configHost) Secret(ctx context.Context, which string) (string, error) {
 // SaveSettings implements control.Host: apply ch to the file as it is on
 // disk now, write it (through a temporary file, mode 0600, the previous
 // version kept as popbridge.toml.bak) and restart the bridge with it.
-func (h *configHost) SaveSettings(ctx context.Context, ch control.SettingsChange) error {
+func (h *configHost) SaveSettings(ctx context.Context, ch control.SettingsChange) (bool, error) {
+	if err := h.save(ch); err != nil {
+		return false, err
+	}
+	if h.reload != nil {
+		h.reload()
+		return true, nil
+	}
+	return false, nil
+}
+
+func (h *configHost) save(ch control.SettingsChange) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	cfg, _, err := LoadConfig(h.path)
@@ -130,9 +141,6 @@ func (h *configHost) SaveSettings(ctx context.Context, ch control.SettingsChange
 		return err
 	}
 	h.cfg = next
-	if h.reload != nil {
-		h.reload()
-	}
 	return nil
 }
 
