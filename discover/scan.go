@@ -108,7 +108,7 @@ func ScanStore(ctx context.Context, st Store) Scan {
 		var ferr error
 		switch f.Kind {
 		case archive.KindMbox:
-			sf.Messages, sf.Bytes, ferr = countMbox(ctx, f.Loc)
+			sf.Messages, sf.Bytes, ferr = scanCountMbox(ctx, f.Loc)
 		case archive.KindMaildir, archive.KindEML:
 			files, probs, err := archive.ListFiles(f)
 			for _, p := range probs {
@@ -152,7 +152,7 @@ func (sc *Scan) noteProblem(p archive.Problem) {
 
 // countMbox counts the messages of an mbox file (not those Thunderbird
 // marked expunged) and their bytes.
-func countMbox(ctx context.Context, path string) (int, int64, error) {
+func scanCountMbox(ctx context.Context, path string) (int, int64, error) {
 	f, err := openForScan(path)
 	if err != nil {
 		return 0, 0, err

@@ -72,11 +72,11 @@ func findThunderbird(env Env) []Store {
 				dir = filepath.Join(root, filepath.FromSlash(dir))
 			}
 			dir = filepath.Clean(dir)
-			if seen[dir] || !isDir(dir) {
+			if seen[dir] || !tbIsDir(dir) {
 				continue
 			}
 			seen[dir] = true
-			if isDir(filepath.Join(dir, "Mail")) {
+			if tbIsDir(filepath.Join(dir, "Mail")) {
 				out = append(out, Store{Path: dir, Format: "thunderbird", Client: "Thunderbird", Name: p.name})
 			}
 			// Mail directories moved out of the profile.
@@ -84,9 +84,9 @@ func findThunderbird(env Env) []Store {
 			if err != nil {
 				continue
 			}
-			for _, md := range mailDirectories(prefs) {
+			for _, md := range tbMailDirectories(prefs) {
 				md = filepath.Clean(md)
-				if !filepath.IsAbs(md) || seen[md] || strings.HasPrefix(md, dir+string(filepath.Separator)) || !isDir(md) {
+				if !filepath.IsAbs(md) || seen[md] || strings.HasPrefix(md, dir+string(filepath.Separator)) || !tbIsDir(md) {
 					continue
 				}
 				seen[md] = true
@@ -101,7 +101,7 @@ func findThunderbird(env Env) []Store {
 	return out
 }
 
-func isDir(p string) bool {
+func tbIsDir(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
 }
@@ -118,7 +118,7 @@ type tbProfile struct {
 // first, then in file order). Anything it does not understand is skipped.
 func parseProfiles(data []byte) []tbProfile {
 	var out []tbProfile
-	for _, sec := range parseINI(data) {
+	for _, sec := range tbParseINI(data) {
 		if !strings.HasPrefix(strings.ToLower(sec.name), "profile") {
 			continue
 		}
@@ -132,8 +132,8 @@ func parseProfiles(data []byte) []tbProfile {
 	return out
 }
 
-// iniSection is one [section] of an INI file; keys are lower-cased.
-type iniSection struct {
+// tbINISection is one [section] of an INI file; keys are lower-cased.
+type tbINISection struct {
 	name   string
 	values map[string]string
 }
@@ -142,9 +142,9 @@ type iniSection struct {
 // lines, ";" and "#" comments, LF or CRLF, an optional UTF-8 byte order
 // mark. Lines outside a section are ignored; a repeated key keeps its
 // first value.
-func parseINI(data []byte) []iniSection {
+func tbParseINI(data []byte) []tbINISection {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	var out []iniSection
+	var out []tbINISection
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
@@ -156,7 +156,7 @@ func parseINI(data []byte) []iniSection {
 			if end < 0 {
 				continue
 			}
-			out = append(out, iniSection{name: strings.TrimSpace(line[1:end]), values: map[string]string{}})
+			out = append(out, tbINISection{name: strings.TrimSpace(line[1:end]), values: map[string]string{}})
 		default:
 			k, v, ok := strings.Cut(line, "=")
 			if !ok || len(out) == 0 {
@@ -171,22 +171,22 @@ func parseINI(data []byte) []iniSection {
 	return out
 }
 
-// prefDirRe matches the prefs.js lines naming an account's mail directory.
-var prefDirRe = regexp.MustCompile(`^\s*user_pref\(\s*"mail\.server\.[A-Za-z0-9_]+\.directory"\s*,\s*("(?:[^"\\]|\\.)*")\s*\)\s*;`)
+// tbPrefDirRe matches the prefs.js lines naming an account's mail directory.
+var tbPrefDirRe = regexp.MustCompile(`^\s*user_pref\(\s*"mail\.server\.[A-Za-z0-9_]+\.directory"\s*,\s*("(?:[^"\\]|\\.)*")\s*\)\s*;`)
 
 // mailDirectories returns the mail directories named in a prefs.js
 // (mail.server.serverN.directory; the -rel variants are inside the
 // profile and left out).
-func mailDirectories(prefs []byte) []string {
+func tbMailDirectories(prefs []byte) []string {
 	var out []string
 	sc := bufio.NewScanner(bytes.NewReader(prefs))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
-		m := prefDirRe.FindSubmatch(sc.Bytes())
+		m := tbPrefDirRe.FindSubmatch(sc.Bytes())
 		if m == nil {
 			continue
 		}
-		s, ok := jsString(string(m[1]))
+		s, ok := tbJSString(string(m[1]))
 		if ok && s != "" && !strings.ContainsRune(s, 0) {
 			out = append(out, s)
 		}
@@ -196,7 +196,7 @@ func mailDirectories(prefs []byte) []string {
 
 // jsString decodes a double-quoted JavaScript string literal as prefs.js
 // writes them (\\, \", \n, \t, \uXXXX).
-func jsString(lit string) (string, bool) {
+func tbJSString(lit string) (string, bool) {
 	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
 		return "", false
 	}

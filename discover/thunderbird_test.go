@@ -109,7 +109,7 @@ user_pref("mail.server.server3.directory-rel", "[ProfD]Mail/x");
 user_pref("mail.server.server4.hostname", "/not/a/dir");
 user_pref("mail.server.server5.directory", "broken\u12");
 `
-	got := mailDirectories([]byte(prefs))
+	got := tbMailDirectories([]byte(prefs))
 	want := []string{`C:\Users\太郎\Mail`, `/home/me/"q"`}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
@@ -136,12 +136,12 @@ func FuzzPrefsJS(f *testing.F) {
 	f.Add([]byte(`user_pref("mail.server.server1.directory", "C:\\Users\\me\\Mail\\Local Folders");` + "\n"))
 	f.Add([]byte(`user_pref("mail.server.server2.directory", "/home/\u592a\u90ce/\"mail\"");`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, d := range mailDirectories(data) {
+		for _, d := range tbMailDirectories(data) {
 			if d == "" || strings.ContainsRune(d, 0) {
 				t.Fatalf("directory %q", d)
 			}
 			lit := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(d) + `"`
-			back, ok := jsString(lit)
+			back, ok := tbJSString(lit)
 			if !ok || back != d {
 				t.Fatalf("%q → %s → %q (%v)", d, lit, back, ok)
 			}
