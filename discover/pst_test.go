@@ -11,7 +11,7 @@ import (
 func TestPSTFinder(t *testing.T) {
 	home := t.TempDir()
 	local := filepath.Join(home, "AppData", "Local")
-	plant(t, home, map[string]string{
+	plantStores(t, home, map[string]string{
 		"Documents/Outlook Files/Outlook.pst":         "!BDN",
 		"Documents/Outlook Files/~$Outlook.pst":       "lock file",
 		"Documents/Outlook Files/me@example.com.ost":  "!BDN",

@@ -18,7 +18,7 @@ func tbMsg(subject, status string) string {
 func TestScanThunderbird(t *testing.T) {
 	home := t.TempDir()
 	m1, gone, m3, s1, sub1, sub2 := tbMsg("one", "0001"), tbMsg("deleted", "0009"), tbMsg("three", "0000"), tbMsg("sent", "0001"), tbMsg("sub 1", "0000"), tbMsg("sub 2", "0000")
-	plant(t, home, map[string]string{
+	plantStores(t, home, map[string]string{
 		"p/prefs.js":                         "",
 		"p/Mail/Local Folders/Inbox":         m1 + gone + m3,
 		"p/Mail/Local Folders/Inbox.msf":     "",
@@ -49,8 +49,8 @@ func TestScanThunderbird(t *testing.T) {
 	}
 }
 
-// samplePST copies one of go-pst's sample files (a real Outlook PST).
-func samplePST(t *testing.T, name, to string) {
+// goPSTSample copies one of go-pst's sample files (a real Outlook PST).
+func goPSTSample(t *testing.T, name, to string) {
 	t.Helper()
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/mooijtech/go-pst/v6").Output()
 	if err != nil {
@@ -68,7 +68,7 @@ func samplePST(t *testing.T, name, to string) {
 func TestScanPSTAndLocked(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "Outlook.pst")
-	samplePST(t, "support.pst", p)
+	goPSTSample(t, "support.pst", p)
 	st := Store{Path: p, Format: "pst", Client: "Outlook", Name: "Outlook"}
 	sc := ScanStore(context.Background(), st)
 	if sc.Error != "" || sc.Locked || len(sc.Folders) == 0 {
@@ -106,7 +106,7 @@ func TestScanPSTAndLocked(t *testing.T) {
 	}
 	// A Thunderbird mbox held open the same way.
 	home := t.TempDir()
-	plant(t, home, map[string]string{"p/prefs.js": "", "p/Mail/Local Folders/Inbox": oneMessage})
+	plantStores(t, home, map[string]string{"p/prefs.js": "", "p/Mail/Local Folders/Inbox": tbOneMessage})
 	sc = ScanStore(context.Background(), Store{Path: filepath.Join(home, "p"), Format: "thunderbird"})
 	if !sc.Locked || len(sc.Folders) != 0 {
 		t.Fatalf("locked mbox scan: %+v", sc)

@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// plant writes files under root ("dir/" makes a directory).
-func plant(t *testing.T, root string, files map[string]string) {
+// plantStores writes files under root ("dir/" makes a directory).
+func plantStores(t *testing.T, root string, files map[string]string) {
 	t.Helper()
 	for name, data := range files {
 		p := filepath.Join(root, filepath.FromSlash(name))
@@ -28,14 +28,14 @@ func plant(t *testing.T, root string, files map[string]string) {
 	}
 }
 
-const oneMessage = "From a@example.com Mon Jan  2 15:04:05 2006\nFrom: a@example.com\nSubject: hi\n\nbody\n"
+const tbOneMessage = "From a@example.com Mon Jan  2 15:04:05 2006\nFrom: a@example.com\nSubject: hi\n\nbody\n"
 
 // TestThunderbirdProfiles plants the profiles.ini layouts of every system
 // in a fake home and checks exactly which stores are found.
 func TestThunderbirdProfiles(t *testing.T) {
 	home := t.TempDir()
 	moved := filepath.Join(home, "MailArchive", "Local Folders")
-	plant(t, home, map[string]string{
+	plantStores(t, home, map[string]string{
 		// Linux, the default location: a relative profile with local
 		// mail, an absolute one, one without local mail, one that is gone.
 		".thunderbird/profiles.ini": "[General]\nStartWithLastProfile=1\n\n" +
@@ -45,16 +45,16 @@ func TestThunderbirdProfiles(t *testing.T) {
 			"[Profile3]\nName=gone\nIsRelative=1\nPath=gone.profile\n\n" +
 			"[Profile4]\nName=elsewhere\nIsRelative=0\nPath=" + filepath.Join(home, "tb-elsewhere") + "\n\n" +
 			"[Install4F96D1932A9F858E]\nDefault=abc.default-release\nLocked=1\n",
-		".thunderbird/abc.default-release/Mail/Local Folders/Inbox": oneMessage,
+		".thunderbird/abc.default-release/Mail/Local Folders/Inbox": tbOneMessage,
 		".thunderbird/abc.default-release/prefs.js": "// Mozilla User Preferences\n" +
 			`user_pref("mail.server.server1.directory", "` + strings.ReplaceAll(moved, `\`, `\\`) + `");` + "\n" +
 			`user_pref("mail.server.server1.directory-rel", "[ProfD]Mail/Local Folders");` + "\n" +
 			`user_pref("mail.server.server2.directory", "` + filepath.Join(home, ".thunderbird", "abc.default-release", "Mail", "pop.example.com") + `");` + "\n" +
 			`user_pref("mail.server.server3.directory", "/nonexistent/dir");` + "\n",
-		"MailArchive/Local Folders/Inbox":                        oneMessage,
+		"MailArchive/Local Folders/Inbox":                        tbOneMessage,
 		".thunderbird/def.work/Mail/Local Folders/":              "",
-		".thunderbird/imap.only/ImapMail/imap.example.com/INBOX": oneMessage,
-		"tb-elsewhere/Mail/Local Folders/Sent":                   oneMessage,
+		".thunderbird/imap.only/ImapMail/imap.example.com/INBOX": tbOneMessage,
+		"tb-elsewhere/Mail/Local Folders/Sent":                   tbOneMessage,
 		// The snap and the flatpak.
 		"snap/thunderbird/common/.thunderbird/profiles.ini":                   "[Profile0]\nName=snappy\nIsRelative=1\nPath=s1.default\n",
 		"snap/thunderbird/common/.thunderbird/s1.default/Mail/Local Folders/": "",
