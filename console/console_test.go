@@ -54,6 +54,7 @@ func (c *clock) add(d time.Duration) {
 }
 
 type testConsole struct {
+	svc   *control.Service
 	con   *Server
 	base  string // http://127.0.0.1:port
 	port  string
@@ -87,7 +88,7 @@ func newTestConsole(t *testing.T) *testConsole {
 	}
 	t.Cleanup(func() { con.Close() })
 	_, port, _ := strings.Cut(con.Addr(), ":")
-	return &testConsole{con: con, base: "http://" + con.Addr(), port: port, clock: c, host: host}
+	return &testConsole{svc: svc, con: con, base: "http://" + con.Addr(), port: port, clock: c, host: host}
 }
 
 // client is a browser: cookies, no redirects followed.
@@ -349,5 +350,38 @@ func TestBrowseStaysHome(t *testing.T) {
 		if resp.StatusCode == 200 {
 			t.Errorf("browse %q: %d %s", dir, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestIdleCostsNothing: an open page's event stream is the only listener
+// the Service has; when the page goes, nothing is left watching.
+func TestIdleCostsNothing(t *testing.T) {
+	tc := newTestConsole(t)
+	c := client(t)
+	tc.login(t, c)
+	if n := tc.svc.Listeners(); n != 0 {
+		t.Fatalf("%d listeners before any page", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", tc.base+"/events", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 64)
+	if n, _ := resp.Body.Read(line); n == 0 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("event stream: %q %v", line[:n], resp.Header)
+	}
+	if n := tc.svc.Listeners(); n != 1 {
+		t.Fatalf("%d listeners with one page open", n)
+	}
+	cancel()
+	resp.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for tc.svc.Listeners() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d listeners after the page went away", tc.svc.Listeners())
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the stream to end
 	}
 }

@@ -48,6 +48,11 @@ func (h *hub) subscribe(ctx context.Context) <-chan Event {
 	return ch
 }
 
+// Listeners returns how many live-update listeners (open console pages,
+// through the console's event stream) are connected. While it is 0
+// nothing watches the bridge for them.
+func (s *Service) Listeners() int { return s.hub.subscribers() }
+
 // subscribers returns how many subscribers there are.
 func (h *hub) subscribers() int {
 	h.mu.Lock()
