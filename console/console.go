@@ -79,14 +79,13 @@ func New(opts Options) (*Server, error) {
 // Listen serves the console on addr, which must be a loopback address
 // ("127.0.0.1:0" picks a free port).
 func (s *Server) Listen(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("console: %q is not host:port", addr)
 	}
 	if !control.IsLoopbackHost(host) {
 		return fmt.Errorf("console: %q is not a loopback address: the console is for this computer only", addr)
 	}
-	_ = port
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("console: listen on %s: %w", addr, err)

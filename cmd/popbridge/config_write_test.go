@@ -154,6 +154,19 @@ func TestSaveSettings(t *testing.T) {
 	if set.Upstream.Port != 143 || set.Upstream.TLS != "starttls" || !set.Upstream.PasswordSet || set.POP3[0].LeaveOnServer || !set.Listen.LAN || !set.Configured {
 		t.Errorf("settings after an edit: %+v %+v", set.Upstream, set.POP3)
 	}
+	// Two Thunderbird profiles: the second is numbered, not refused.
+	for _, p := range []string{"p1", "p2"} {
+		cfgWriteFile(t, filepath.Join(dir, p, "prefs.js"), "", 0o644)
+		cfgMkdir(t, filepath.Join(dir, p, "Mail", "Local Folders"))
+	}
+	if _, err := h.SaveSettings(context.Background(), control.SettingsChange{Sources: &[]control.SourceSetting{
+		{Path: filepath.Join(dir, "p1")}, {Path: filepath.Join(dir, "p2")}, {Path: mbox}}}); err != nil {
+		t.Fatal(err)
+	}
+	if set, _ = h.Settings(); len(set.Sources) != 3 || set.Sources[0].Name != "Thunderbird" || set.Sources[1].Name != "Thunderbird 2" || set.Sources[2].Name != "old" {
+		t.Errorf("sources %+v", set.Sources)
+	}
+
 	// A new mailbox without a password is refused, naming the field.
 	_, err = h.SaveSettings(context.Background(), control.SettingsChange{Upstream: &control.UpstreamChange{Remove: true}})
 	if err != nil {

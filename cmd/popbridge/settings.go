@@ -196,12 +196,34 @@ func badField(field, format string, args ...any) error {
 func applyChange(cfg *Config, ch control.SettingsChange) error {
 	if ch.Sources != nil {
 		var srcs []SourceConfig
+		taken := map[string]bool{}
+		for _, s := range *ch.Sources {
+			if s.Name != "" {
+				taken[strings.ToLower(s.Name)] = true
+			}
+		}
 		for _, s := range *ch.Sources {
 			format := s.Format
 			if format == "" {
 				format = FormatAuto
 			}
-			srcs = append(srcs, SourceConfig{Path: s.Path, Format: format, Name: s.Name})
+			name := s.Name
+			if name == "" {
+				// Two Thunderbird profiles would both be "Thunderbird":
+				// number the second one rather than refuse it.
+				if st, err := os.Stat(s.Path); err == nil {
+					base := sourceName(s.Path, st)
+					derived := base
+					for i := 2; taken[strings.ToLower(derived)]; i++ {
+						derived = fmt.Sprintf("%s %d", base, i)
+					}
+					taken[strings.ToLower(derived)] = true
+					if derived != base {
+						name = derived
+					}
+				}
+			}
+			srcs = append(srcs, SourceConfig{Path: s.Path, Format: format, Name: name})
 		}
 		cfg.Archive.Sources = srcs
 	}
