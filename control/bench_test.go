@@ -21,7 +21,8 @@ import (
 //	warm      nothing changed since the last call
 //	changed   one folder got a new message (the index run is not timed)
 //	server    a server folder got a message (every to-go list is checked)
-//	cold      the first call after a start (everything counted)
+//	cold      everything counted from scratch (at start-up this happens in
+//	          the background, so the console's first overview is warm)
 //
 // Target: under 200 ms.
 //
@@ -107,7 +108,9 @@ func BenchmarkDashboard(b *testing.B) {
 			b.StopTimer()
 			br.close()
 			br = openBridge(b, dataDir, sources, dc)
-			svc.Attach(br.runtime())
+			rt := br.runtime()
+			rt.Running = false // no count in the background at start-up: time the first one here
+			svc.Attach(rt)
 			b.StartTimer()
 			if _, err := svc.Dashboard(ctx); err != nil {
 				b.Fatal(err)
