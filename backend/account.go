@@ -82,6 +82,8 @@ type Account struct {
 	probMu      sync.Mutex
 	problems    map[string]string // problem text by path, reported once
 	lastIndexed time.Time         // end of the last complete index run
+
+	counts countCache // FolderCounts (counts.go)
 }
 
 // LastIndexed returns when the last complete index run ended (zero before

@@ -240,6 +240,7 @@ func (b *mailbox) appendLocked(ms []*store.Message, uidNext uint32) {
 	if uidNext > b.uidNext {
 		b.uidNext = uidNext
 	}
+	b.acct.counts.note(b.id)
 	b.signalLocked()
 }
 
@@ -276,6 +277,7 @@ func (b *mailbox) removeLocked(uids map[imap.UID]gone) {
 		b.logLocked(event{kind: evExpunge, uid: m.uid})
 	}
 	if len(removed) > 0 {
+		b.acct.counts.note(b.id)
 		b.signalLocked()
 	}
 }

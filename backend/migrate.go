@@ -666,6 +666,7 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 		if err != nil {
 			return err
 		}
+		a.counts.noteUploads(src.ID)
 		if o.Move && len(moved) > 0 {
 			if err := a.hide(sb, moved); err != nil {
 				return err

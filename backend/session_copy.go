@@ -417,6 +417,7 @@ func (s *Session) copyMessages(numSet imap.NumSet, dest string) (*imap.CopyData,
 			}); err != nil {
 				return nil, nil, err
 			}
+			s.a.counts.noteUploads(b.id)
 		}
 	} else {
 		var in []incoming

@@ -4,9 +4,9 @@
 # private Courier-IMAP and Cyrus IMAP need, the third-party client mbsync,
 # python3 for imaplib, readpst to cross-check PST conversion, undbx to
 # cross-check Outlook Express .dbx reading, systemd-analyze to verify the
-# autostart unit), checks formatting, vet, the Windows/macOS builds and the
-# release build (one archive per OS; the Linux binary must say its stamped
-# version), then runs every test.
+# autostart unit, a headless Chromium for the console), checks formatting,
+# vet, the Windows/macOS builds and the release build (one archive per OS;
+# the Linux binary must say its stamped version), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,11 +29,10 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 # apt-get download needs the package lists.
 apt_lists=yes
 apt-cache show courier-imap cyrus-imapd >/dev/null 2>&1 || apt_lists=no
+command -v undbx >/dev/null 2>&1 || need+=(undbx)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ] || [ "$apt_lists" = no ]; then
 	echo "test.sh: installing ${need[*]:-nothing} (apt lists: $apt_lists)"
-command -v undbx >/dev/null 2>&1 || need+=(undbx)
-if [ ${#need[@]} -gt 0 ]; then
-	echo "test.sh: installing ${need[*]}"
 	SUDO=""
 	if [ "$(id -u)" != 0 ]; then
 		if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else

@@ -61,6 +61,7 @@ type Config struct {
 	POP3     []POP3Config    `toml:"pop3"`
 	Migrate  MigrateConfig   `toml:"migrate"`
 	Log      LogConfig       `toml:"log"`
+	Console  ConsoleConfig   `toml:"console"`
 }
 
 // ListenConfig says where the bridge accepts IMAP clients.
@@ -1311,6 +1312,7 @@ func (v *validator) validate(c *Config) {
 	v.pop3(c.POP3, c.Archive.Prefix, c.Upstream != nil)
 	v.migrate(&c.Migrate, c.Archive.Prefix)
 	v.log(&c.Log)
+	v.console(&c.Console)
 }
 
 // path resolves a path from the file: ~ expanded, relative to the config

@@ -379,7 +379,8 @@ password = "pw"
 			Interval: Duration(5 * time.Minute), LeaveOnServer: &yes, DeliverTo: "Local/Inbox",
 			MaxMessageSize: 52428800, key: "pop3[0]", dataDir: filepath.Join(env.dir, "xdg-data", "popbridge"),
 		}},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:     LogConfig{Level: "info", Format: "text"},
+		Console: ConsoleConfig{Listen: defaultConsole},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %v\nwant %v", cfg, want)
@@ -1059,7 +1060,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		}
 		sections[cur] += line + "\n"
 	}
-	wantOrder := []string{"listen", "users", "archive", "archive.sources", "upstream", "upstream.oauth2", "pop3", "pop3.oauth2", "migrate", "log"}
+	wantOrder := []string{"listen", "users", "archive", "archive.sources", "upstream", "upstream.oauth2", "pop3", "pop3.oauth2", "migrate", "log", "console"}
 	if !reflect.DeepEqual(order, wantOrder) {
 		t.Errorf("sections in example: %q, want %q", order, wantOrder)
 	}

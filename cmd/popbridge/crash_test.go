@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/popbridge/popbridge/control"
 	"github.com/popbridge/popbridge/internal/testenv"
 )
 
@@ -32,12 +34,14 @@ func buildBinary(t *testing.T) string {
 // runningStatus asks the running bridge only: polling with getStatus, which
 // opens the data dir itself when no bridge answers yet, would hold the
 // database lock that the starting bridge needs.
-func runningStatus(cfg *Config) (*statusReport, error) {
-	var rep statusReport
-	if err := callControl(cfg, "GET", "/status", 30*time.Second, &rep); err != nil {
+func runningStatus(cfg *Config) (*control.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := control.Dial(ctx, cfg.DataDir)
+	if err != nil {
 		return nil, err
 	}
-	return &rep, nil
+	return c.Status(ctx)
 }
 
 // proc is a `popbridge serve` child process.

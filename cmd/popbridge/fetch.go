@@ -4,15 +4,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,26 +17,15 @@ import (
 	"sync"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
 	"github.com/popbridge/popbridge/backend/pop3"
+	"github.com/popbridge/popbridge/control"
 )
 
-// fetchTimeout bounds `fetch -once` asking a running bridge: a first round
-// over a full old mailbox can take a while.
-const fetchTimeout = 2 * time.Hour
+// fetchReport is what `fetch -once` prints (and the control API returns).
+type fetchReport = control.FetchReport
 
-// fetchReport is what `fetch -once` prints (and the control endpoint
-// returns).
-type fetchReport struct {
-	Accounts []fetchAccount `json:"accounts"`
-}
-
-type fetchAccount struct {
-	Name   string           `json:"name"`
-	Result pop3.RoundResult `json:"result"`
-	Error  string           `json:"error,omitempty"`
-}
+type fetchAccount = control.FetchAccount
 
 func runFetch(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fset := newFlagSet("fetch", "[-config FILE] -once [-account NAME]", stderr)
@@ -77,35 +63,20 @@ func runFetch(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(stderr, fmt.Errorf("no [[pop3]] account named %q (configured: %s)", *account, strings.Join(names, ", ")))
 	}
 
-	var rep fetchReport
-	err = callControl(cfg, "POST", "/fetch?account="+url.QueryEscape(*account), fetchTimeout, &rep)
-	if err != nil && !errors.Is(err, errNoBridge) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// The archive must be indexed first when no bridge runs: that is how
+	// messages the old client already downloaded are recognised.
+	api, done, err := openAPI(ctx, cfg, stderr, true)
+	if err != nil {
 		return fail(stderr, err)
 	}
+	defer done()
+	r, err := api.Fetch(ctx, *account)
 	if err != nil {
-		// No bridge running: open the data dir ourselves.
-		log, closeLog, err := newLogger(cfg, stderr)
-		if err != nil {
-			return fail(stderr, err)
-		}
-		defer closeLog()
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		a, err := openApp(cfg, log)
-		if err != nil {
-			if isLocked(err) {
-				return fail(stderr, fmt.Errorf("%w (the running bridge did not answer on its control endpoint)", err))
-			}
-			return fail(stderr, err)
-		}
-		defer a.Close()
-		// The archive must be indexed first: that is how messages the old
-		// client already downloaded are recognised.
-		if _, err := a.acct.Index(ctx, nil); err != nil {
-			return fail(stderr, fmt.Errorf("index the archive before fetching: %w", err))
-		}
-		rep = fetchNow(ctx, a, *account)
+		return fail(stderr, err)
 	}
+	rep := *r
 	printFetch(stdout, &rep)
 	for _, r := range rep.Accounts {
 		if r.Error != "" {
@@ -161,26 +132,6 @@ func printFetch(w io.Writer, rep *fetchReport) {
 		for _, e := range res.Errors {
 			fmt.Fprintf(w, "%s:   %s\n", r.Name, e)
 		}
-	}
-}
-
-// fetchHandler serves POST /fetch?account=NAME on the control endpoint:
-// one round now for that account (every account without the parameter),
-// on the fetchers the loops use, so rounds never overlap.
-func fetchHandler(a *app) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		name := r.URL.Query().Get("account")
-		if len(a.cfg.POP3) == 0 {
-			http.Error(w, "no [[pop3]] accounts are configured", http.StatusNotFound)
-			return
-		}
-		if name != "" && findPOP3(a.cfg, name) == nil {
-			http.Error(w, fmt.Sprintf("no [[pop3]] account named %q", name), http.StatusNotFound)
-			return
-		}
-		rep := fetchNow(r.Context(), a, name)
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(&rep)
 	}
 }
 

@@ -3,11 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +15,7 @@ import (
 	gopop3 "github.com/knadh/go-pop3"
 
 	"github.com/popbridge/popbridge/backend/pop3"
+	"github.com/popbridge/popbridge/control"
 	"github.com/popbridge/popbridge/internal/testenv"
 )
 
@@ -116,19 +114,18 @@ password = %q
 	}
 
 	dc.Append(t, user.Name, "INBOX", popTestMsg(4), nil, time.Time{})
-	rec := httptest.NewRecorder()
-	fetchHandler(a)(rec, httptest.NewRequest("POST", "/fetch?account=old", nil))
-	var rep fetchReport
-	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil || rec.Code != http.StatusOK {
-		t.Fatalf("control fetch: %d %s (%v)", rec.Code, rec.Body, err)
+	// The control API's fetch, on the fetchers the loops use.
+	svc := control.NewService(control.Options{DataDir: cfg.DataDir, Logger: slog.New(slog.DiscardHandler)})
+	svc.Attach(runtimeFor(a, true, nil, nil))
+	rep, err := svc.Fetch(context.Background(), "old")
+	if err != nil {
+		t.Fatalf("control fetch: %v", err)
 	}
 	if len(rep.Accounts) != 1 || rep.Accounts[0].Error != "" || rep.Accounts[0].Result.Fetched != 1 {
 		t.Errorf("control fetch: %+v", rep)
 	}
-	rec = httptest.NewRecorder()
-	fetchHandler(a)(rec, httptest.NewRequest("POST", "/fetch?account=nope", nil))
-	if rec.Code != http.StatusNotFound {
-		t.Errorf("unknown account over control: %d", rec.Code)
+	if _, err := svc.Fetch(context.Background(), "nope"); control.CodeOf(err) != control.CodeNotFound {
+		t.Errorf("unknown account over control: %v", err)
 	}
 
 	dc.Append(t, user.Name, "INBOX", popTestMsg(5), nil, time.Time{})

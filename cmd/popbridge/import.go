@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/popbridge/popbridge/backend"
+	"github.com/popbridge/popbridge/control"
 )
 
 func runImport(args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -26,16 +27,20 @@ func runImport(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	var rep backend.IndexReport
-	err = callControl(cfg, "POST", "/index", 24*time.Hour, &rep)
-	if err == nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if c, err := control.Dial(ctx, cfg.DataDir); err == nil {
+		rep, err := c.Index(ctx)
+		if err != nil {
+			return fail(stderr, err)
+		}
 		fmt.Fprintf(stdout, "The running bridge re-indexed the archive.\n")
-		printImport(stdout, &rep)
+		printImport(stdout, rep)
 		return 0
-	}
-	if !errors.Is(err, errNoBridge) {
+	} else if !errors.Is(err, control.ErrNoBridge) {
 		return fail(stderr, err)
 	}
+	// No bridge: index here, with progress.
 	log, closeLog, err := newLogger(cfg, stderr)
 	if err != nil {
 		return fail(stderr, err)
@@ -47,8 +52,6 @@ func runImport(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer a.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	progress, done := importProgress(stdout)
 	r, err := a.acct.Index(ctx, progress)
 	done()

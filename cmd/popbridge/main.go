@@ -44,6 +44,7 @@ func commands() []command {
 		{"migrate", "upload the legacy archive to the server in bulk (plan, quota check, resumable)", runMigrate},
 		{"verify", "prove every in-scope legacy message is on the server; exit 1 if not", runVerify},
 		{"status", "per-folder counts, on server / remaining, quota (asks a running bridge, or reads the data dir)", runStatus},
+		{"console", "open the running bridge's web console in the browser (-print: print its one-time link)", runConsole},
 		{"passwd", "print a password hash for [[users]]", runPasswd},
 		{"login", "sign in to Microsoft or Google in the browser ([upstream.oauth2], [pop3.oauth2])", runLogin},
 		{"autostart", "on|off|status: start popbridge with your session (no administrator rights)", runAutostart},
@@ -54,7 +55,7 @@ func commands() []command {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "popbridge %s — your old POP mail, on every device, over IMAP\n\nUsage: popbridge <command> [flags]\n\nCommands:\n", version)
+	fmt.Fprintf(w, "popbridge %s — your old POP mail, on every device, over IMAP\n\nUsage: popbridge [<command> [flags]]\n\nWithout a command, popbridge runs with its web console and opens it in the browser\n(creating a configuration when there is none).\n\nCommands:\n", version)
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
@@ -67,8 +68,8 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		// A double-click, or `popbridge` typed alone.
-		return runStart(nil, stdin, stdout, stderr)
+		// A double-click: run as a desktop app with the console.
+		return runDesktop(stdout, stderr)
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":

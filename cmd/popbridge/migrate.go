@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/popbridge/popbridge/backend"
+	"github.com/popbridge/popbridge/control"
 )
 
 // multiFlag collects a repeatable string flag.
@@ -29,54 +28,8 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// migrateRequest is what the CLI sends a running bridge.
-type migrateRequest struct {
-	Since   string   `json:"since,omitempty"`
-	Before  string   `json:"before,omitempty"`
-	Folders []string `json:"folders,omitempty"`
-	Move    bool     `json:"move,omitempty"`
-	DryRun  bool     `json:"dry_run,omitempty"`
-	Content bool     `json:"content,omitempty"` // verify: compare full bytes
-}
-
-// migrateEvent is one NDJSON line of the control endpoint's answer.
-type migrateEvent struct {
-	Plan     *backend.Plan            `json:"plan,omitempty"`
-	Progress *backend.MigrateProgress `json:"progress,omitempty"`
-	Result   *backend.MigrateResult   `json:"result,omitempty"`
-	Verify   *backend.VerifyReport    `json:"verify,omitempty"`
-	VProg    *backend.VerifyProgress  `json:"verify_progress,omitempty"`
-	Error    string                   `json:"error,omitempty"`
-}
-
-func parseDay(s, flagName string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.ParseInLocation("2006-01-02", s, time.Local)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("-%s %q: use YYYY-MM-DD", flagName, s)
-	}
-	return t, nil
-}
-
-func (r migrateRequest) options(cfg *Config) (backend.MigrateOptions, error) {
-	o := backend.MigrateOptions{Folders: r.Folders, Move: r.Move, Mapping: cfg.Migrate.Folders, DailyLimit: int64(cfg.Migrate.DailyLimit), Content: r.Content}
-	var err error
-	if o.Since, err = parseDay(r.Since, "since"); err != nil {
-		return o, err
-	}
-	if o.Before, err = parseDay(r.Before, "before"); err != nil {
-		return o, err
-	}
-	if r.Since == "" && !cfg.Migrate.Since.IsZero() {
-		o.Since = cfg.Migrate.Since.Time(time.Local)
-	}
-	if r.Before == "" && !cfg.Migrate.Before.IsZero() {
-		o.Before = cfg.Migrate.Before.Time(time.Local)
-	}
-	return o, nil
-}
+// migrateRequest is what the CLI asks the control API for.
+type migrateRequest = control.MigrateRequest
 
 func scopeFlags(fs *flag.FlagSet, r *migrateRequest, folders *multiFlag) {
 	fs.StringVar(&r.Since, "since", "", "only messages on or after this date (YYYY-MM-DD; default [migrate] since)")
@@ -105,10 +58,18 @@ func runMigrate(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	api, closeAPI, err := openAPI(ctx, cfg, stderr, true)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer closeAPI()
+	if _, direct := api.(*control.Service); direct {
+		softMemoryLimit()
+	}
 	progress, done := migrateProgress(stdout)
 	var plan *backend.Plan
 	var res *backend.MigrateResult
-	err = streamControl(ctx, cfg, "/migrate", r, func(ev migrateEvent) {
+	err = api.Migrate(ctx, r, func(ev control.MigrateEvent) {
 		switch {
 		case ev.Plan != nil:
 			plan = ev.Plan
@@ -119,10 +80,6 @@ func runMigrate(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			res = ev.Result
 		}
 	})
-	if errors.Is(err, errNoBridge) {
-		softMemoryLimit()
-		err = migrateDirect(ctx, cfg, r, stdout, stderr, func(p *backend.Plan) { plan = p; printPlan(stdout, p) }, progress, &res)
-	}
 	done()
 	if err != nil {
 		return fail(stderr, err)
@@ -144,59 +101,10 @@ func runMigrate(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// migrateDirect runs migrate in this process (no bridge running).
-func migrateDirect(ctx context.Context, cfg *Config, r migrateRequest, stdout, stderr io.Writer, onPlan func(*backend.Plan), progress func(backend.MigrateProgress), res **backend.MigrateResult) error {
-	log, closeLog, err := newLogger(cfg, stderr)
-	if err != nil {
-		return err
-	}
-	defer closeLog()
-	a, err := openApp(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	if _, err := a.acct.Index(ctx, nil); err != nil {
-		return err
-	}
-	return runMigration(ctx, a, cfg, r, onPlan, progress, res)
-}
-
-func runMigration(ctx context.Context, a *app, cfg *Config, r migrateRequest, onPlan func(*backend.Plan), progress func(backend.MigrateProgress), res **backend.MigrateResult) error {
-	o, err := r.options(cfg)
-	if err != nil {
-		return err
-	}
-	plan, err := a.acct.PlanMigration(ctx, o)
-	if err != nil {
-		return err
-	}
-	onPlan(plan)
-	if !plan.Fits {
-		return fmt.Errorf("not starting: %s", quotaRefusal(plan))
-	}
-	if r.DryRun {
-		return nil
-	}
-	o.Progress = progress
-	out, err := a.acct.Migrate(ctx, plan, o)
-	*res = out
-	return err
-}
-
-func quotaRefusal(p *backend.Plan) string {
-	free := max(p.QuotaLimit-p.QuotaUsed, 0)
-	s := fmt.Sprintf("the plan needs %s on the server, only %s of %s is free (%s missing)", humanBytes(p.Need), humanBytes(free), humanBytes(p.QuotaLimit), humanBytes(p.Need-free))
-	if p.FitHint != "" {
-		s += "; this filter would fit: " + p.FitHint
-	}
-	return s
-}
-
 func printPlan(w io.Writer, p *backend.Plan) {
 	fmt.Fprintf(w, "Migration plan\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tSIZE\tON SERVER\tTO UPLOAD\tUPLOAD SIZE\tREPEATS\n")
+	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tSIZE\tON SERVER\tTO UPLOAD\tUPLOAD SIZE\n")
 	var create []string
 	var in, on, up int
 	var bytes, upb int64
@@ -206,7 +114,7 @@ func printPlan(w io.Writer, p *backend.Plan) {
 			target += " (new)"
 			create = append(create, f.Target)
 		}
-		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%s\t%d\t%d\t%s\t%d\n", f.Source, target, f.InScope, humanBytes(f.Bytes), f.OnServer, f.ToUpload, humanBytes(f.UploadBytes), f.Repeats)
+		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%s\t%d\t%d\t%s\n", f.Source, target, f.InScope, humanBytes(f.Bytes), f.OnServer, f.ToUpload, humanBytes(f.UploadBytes))
 		in, on, up = in+f.InScope, on+f.OnServer, up+f.ToUpload
 		bytes, upb = bytes+f.Bytes, upb+f.UploadBytes
 	}
@@ -218,7 +126,7 @@ func printPlan(w io.Writer, p *backend.Plan) {
 	if p.QuotaKnown {
 		fmt.Fprintf(w, "\nServer quota: %s used of %s now, %s after (%s free now)\n", humanBytes(p.QuotaUsed), humanBytes(p.QuotaLimit), humanBytes(p.QuotaUsed+p.Need), humanBytes(max(p.QuotaLimit-p.QuotaUsed, 0)))
 		if !p.Fits {
-			fmt.Fprintf(w, "Does NOT fit: %s\n", quotaRefusal(p))
+			fmt.Fprintf(w, "Does NOT fit: %s\n", control.QuotaRefusal(p))
 		}
 	} else {
 		fmt.Fprintf(w, "\nServer quota: not reported by the server\n")
@@ -236,9 +144,6 @@ func printMigrateResult(w io.Writer, r *backend.MigrateResult) {
 	for _, f := range r.Folders {
 		if f.Error != "" {
 			fmt.Fprintf(w, "  %s: %s\n", f.Source, f.Error)
-		}
-		for _, m := range f.Failures {
-			fmt.Fprintf(w, "  %s UID %d (%s, from %s, %q, %s) stays local: %s\n", f.Source, m.UID, m.Date.Format("2006-01-02"), m.From, m.Subject, m.MessageID, m.Reason)
 		}
 	}
 	if r.Stopped != "" {
@@ -290,120 +195,9 @@ func migrateProgress(stdout io.Writer) (func(backend.MigrateProgress), func()) {
 	}, func() {}
 }
 
-// streamControl sends req to a running bridge and reads NDJSON events.
-func streamControl(ctx context.Context, cfg *Config, path string, req any, fn func(migrateEvent)) error {
-	info, err := readControlInfo(cfg)
-	if err != nil {
-		return errNoBridge
-	}
-	body, _ := json.Marshal(req)
-	hreq, err := http.NewRequestWithContext(ctx, "POST", "http://"+info.Addr+path, strings.NewReader(string(body)))
-	if err != nil {
-		return err
-	}
-	hreq.Header.Set("Authorization", "Bearer "+info.Token)
-	resp, err := http.DefaultClient.Do(hreq)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return errNoBridge
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("running bridge at %s: %s", info.Addr, resp.Status)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var ev migrateEvent
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return fmt.Errorf("running bridge: %w", err)
-		}
-		if ev.Error != "" {
-			return errors.New(ev.Error)
-		}
-		fn(ev)
-	}
-	return sc.Err()
-}
-
-func readControlInfo(cfg *Config) (*controlInfo, error) {
-	b, err := os.ReadFile(controlFile(cfg))
-	if err != nil {
-		return nil, err
-	}
-	var info controlInfo
-	if err := json.Unmarshal(b, &info); err != nil || info.Addr == "" {
-		return nil, errNoBridge
-	}
-	return &info, nil
-}
-
-// ndjson writes one event per line and flushes it.
-func ndjson(w http.ResponseWriter) func(migrateEvent) {
-	enc := json.NewEncoder(w)
-	fl, _ := w.(http.Flusher)
-	return func(ev migrateEvent) {
-		enc.Encode(ev)
-		if fl != nil {
-			fl.Flush()
-		}
-	}
-}
-
-// migrateHandler runs migrate inside the running bridge.
-func migrateHandler(a *app) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req migrateRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		send := ndjson(w)
-		var res *backend.MigrateResult
-		err := runMigration(r.Context(), a, a.cfg, req,
-			func(p *backend.Plan) { send(migrateEvent{Plan: p}) },
-			func(p backend.MigrateProgress) { send(migrateEvent{Progress: &p}) }, &res)
-		if err != nil {
-			send(migrateEvent{Error: err.Error()})
-			return
-		}
-		if res != nil {
-			send(migrateEvent{Result: res})
-		}
-	}
-}
-
-// verifyHandler runs verify inside the running bridge.
-func verifyHandler(a *app) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req migrateRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		send := ndjson(w)
-		o, err := req.options(a.cfg)
-		if err == nil {
-			o.VerifyProgress = func(p backend.VerifyProgress) { send(migrateEvent{VProg: &p}) }
-			var rep *backend.VerifyReport
-			rep, err = a.acct.Verify(r.Context(), o)
-			if err == nil {
-				send(migrateEvent{Verify: rep})
-				return
-			}
-		}
-		send(migrateEvent{Error: err.Error()})
-	}
-}
-
 func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("verify", "[-config FILE] [-content] [-since DATE] [-before DATE] [-folder NAME]… [-report FILE.json|FILE.csv]", stderr)
+	fs := newFlagSet("verify", "[-config FILE] [-since DATE] [-before DATE] [-folder NAME]… [-report FILE.json|FILE.csv]", stderr)
 	cfgPath := fs.String("config", "", "configuration file")
-	content := fs.Bool("content", false, "compare every message's full bytes with the server's (reads everything from the server; slower)")
 	report := fs.String("report", "", "where to write the list of missing messages (.json or .csv; default data_dir/verify-report.json)")
 	var r migrateRequest
 	var folders multiFlag
@@ -412,7 +206,6 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r.Folders = folders
-	r.Content = *content
 	cfg, err := loadConfigFlag(*cfgPath, stderr)
 	if err != nil {
 		return fail(stderr, err)
@@ -422,40 +215,12 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	progress := verifyProgress(stdout)
-	var rep *backend.VerifyReport
-	err = streamControl(ctx, cfg, "/verify", r, func(ev migrateEvent) {
-		if ev.Verify != nil {
-			rep = ev.Verify
-		}
-		if ev.VProg != nil {
-			progress(*ev.VProg)
-		}
-	})
-	if errors.Is(err, errNoBridge) {
-		err = func() error {
-			log, closeLog, err := newLogger(cfg, stderr)
-			if err != nil {
-				return err
-			}
-			defer closeLog()
-			a, err := openApp(cfg, log)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			if _, err := a.acct.Index(ctx, nil); err != nil {
-				return err
-			}
-			o, err := r.options(cfg)
-			if err != nil {
-				return err
-			}
-			o.VerifyProgress = progress
-			rep, err = a.acct.Verify(ctx, o)
-			return err
-		}()
+	api, closeAPI, err := openAPI(ctx, cfg, stderr, true)
+	if err != nil {
+		return fail(stderr, err)
 	}
+	defer closeAPI()
+	rep, err := api.Verify(ctx, r)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -467,47 +232,25 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tPRESENT\tMISSING\tDIFFERENT\n")
+	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tPRESENT\tMISSING\n")
 	for _, f := range rep.Folders {
-		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%d\t%d\t%d\n", f.Source, f.Target, f.InScope, f.Present, f.Missing, f.Differ)
+		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%d\t%d\n", f.Source, f.Target, f.InScope, f.Present, f.Missing)
 	}
 	tw.Flush()
-	how := "header fields and size"
-	if rep.Content {
-		how = "full content"
-	}
 	if rep.OK {
-		fmt.Fprintf(stdout, "\nOK: every in-scope legacy message is on the server (compared by %s). Report: %s\n", how, path)
-		if !rep.Content {
-			fmt.Fprintf(stdout, "For a byte-by-byte proof before you retire the old PC, run 'popbridge verify -content'.\n")
-		}
+		fmt.Fprintf(stdout, "\nOK: every in-scope legacy message is on the server. Report: %s\n", path)
 		return 0
 	}
-	fmt.Fprintf(stdout, "\nNOT ON THE SERVER: %d messages (compared by %s; listed in %s):\n", len(rep.Missing), how, path)
+	fmt.Fprintf(stdout, "\nMISSING %d messages (listed in %s):\n", len(rep.Missing), path)
 	for i, m := range rep.Missing {
 		if i == 20 {
 			fmt.Fprintf(stdout, "  … and %d more\n", len(rep.Missing)-20)
 			break
 		}
-		fmt.Fprintf(stdout, "  %s UID %d → %s: %s: %s, from %s, %q, %s\n", m.Folder, m.UID, m.Target, m.Problem, m.Date.Format("2006-01-02"), m.From, m.Subject, m.MessageID)
-		if m.Detail != "" {
-			fmt.Fprintf(stdout, "    %s\n", m.Detail)
-		}
+		fmt.Fprintf(stdout, "  %s UID %d → %s: %s, from %s, %q, %s\n", m.Folder, m.UID, m.Target, m.Date.Format("2006-01-02"), m.From, m.Subject, m.MessageID)
 	}
 	fmt.Fprintf(stdout, "Run 'popbridge migrate' to upload them.\n")
 	return 1
-}
-
-// verifyProgress reports verify's reading of the server, throttled.
-func verifyProgress(stdout io.Writer) func(backend.VerifyProgress) {
-	var last time.Time
-	return func(p backend.VerifyProgress) {
-		if time.Since(last) < 2*time.Second && p.Done != p.Total {
-			return
-		}
-		last = time.Now()
-		fmt.Fprintf(stdout, "verify: %s: %d/%d messages read (%s)\n", p.Folder, p.Done, p.Total, humanBytes(p.Bytes))
-	}
 }
 
 func writeVerifyReport(path string, rep *backend.VerifyReport) error {
@@ -518,9 +261,9 @@ func writeVerifyReport(path string, rep *backend.VerifyReport) error {
 	defer f.Close()
 	if strings.HasSuffix(strings.ToLower(path), ".csv") {
 		w := csv.NewWriter(f)
-		w.Write([]string{"folder", "target", "uid", "date", "from", "subject", "message_id", "problem", "detail"})
+		w.Write([]string{"folder", "target", "uid", "date", "from", "subject", "message_id"})
 		for _, m := range rep.Missing {
-			w.Write([]string{m.Folder, m.Target, fmt.Sprint(m.UID), m.Date.Format(time.RFC3339), m.From, m.Subject, m.MessageID, m.Problem, m.Detail})
+			w.Write([]string{m.Folder, m.Target, fmt.Sprint(m.UID), m.Date.Format(time.RFC3339), m.From, m.Subject, m.MessageID})
 		}
 		w.Flush()
 		return w.Error()

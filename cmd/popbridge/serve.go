@@ -59,15 +59,10 @@ func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if len(cfg.Users) == 0 {
 		return fail(stderr, errors.New("no [[users]] in the configuration: add one with a password hash from 'popbridge passwd'"))
 	}
-	log, closeLog, err := newLogger(cfg, stderr)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	defer closeLog()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	softMemoryLimit()
-	if err := serve(ctx, cfg, log, stdout); err != nil {
+	if err := runShell(ctx, cfg, shellOptions{}, stdout, stderr); err != nil {
 		return fail(stderr, err)
 	}
 	return 0
@@ -81,10 +76,15 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	defer a.Close()
 
-	cert, fingerprint, err := server.LoadOrCreateCert(cfg.DataDir, cfg.Listen.TLSCert, cfg.Listen.TLSKey)
+	tlsConfig, bundle, tlsInfo, err := serverTLS(cfg, log)
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
+	ctl, err := attachControl(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer ctl.detach()
 	users := make([]server.User, 0, len(cfg.Users))
 	for _, u := range cfg.Users {
 		users = append(users, server.User{Name: u.Name, PasswordHash: u.PasswordHash})
@@ -95,7 +95,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	srv, err := server.New(server.Options{
 		Users:        users,
-		TLSConfig:    server.TLSConfig(cert),
+		TLSConfig:    tlsConfig,
 		TrustedNets:  cfg.Listen.TrustedPrefixes(),
 		Caps:         serverCaps,
 		AuthCacheTTL: authCacheTTL,
@@ -108,7 +108,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 			if err == nil {
 				sess.SetUntaggedWriter(info.WriteUntagged)
 			}
-			return sess, err
+			return ctl.session(info, sess, err)
 		},
 	})
 	if err != nil {
@@ -130,6 +130,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 			kind = "IMAPS (TLS)"
 		}
 		fmt.Fprintf(stdout, "popbridge: %s listening on %s\n", kind, ln.Addr())
+		ctl.listening(ln.Addr(), tls)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -153,12 +154,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 		srv.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "popbridge: TLS certificate SHA-256 fingerprint %s\n", fingerprint)
+	fmt.Fprint(stdout, tlsInfo)
 
-	if _, err := startControl(ctx, a, cfg.Listen.Control); err != nil {
-		srv.Close()
-		return err
-	}
+	ctl.ready(bundle)
 	// The old POP accounts keep flowing until cutover.
 	startPOP(ctx, a, log)
 

@@ -2,12 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"text/tabwriter"
-	"time"
+
+	"github.com/popbridge/popbridge/control"
 )
 
 func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -35,30 +34,16 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// getStatus asks a running bridge, else opens the data dir itself.
-func getStatus(cfg *Config) (*statusReport, error) {
-	var rep statusReport
-	err := callControl(cfg, "GET", "/status", 30*time.Second, &rep)
-	if err == nil {
-		return &rep, nil
-	}
-	if !errors.Is(err, errNoBridge) {
-		return nil, err
-	}
-	a, err := openApp(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return nil, err
-	}
-	defer a.Close()
-	return buildStatus(a, false)
-}
-
-func printStatus(w io.Writer, rep *statusReport) {
+func printStatus(w io.Writer, rep *control.Status) {
 	state := "not running (read from the data dir)"
 	if rep.Running {
 		state = "running"
 	}
-	fmt.Fprintf(w, "popbridge %s — bridge %s\n\n", rep.Version, state)
+	fmt.Fprintf(w, "popbridge %s — bridge %s\n", rep.Version, state)
+	if rep.Console != "" {
+		fmt.Fprintf(w, "Console: http://%s/ (open it with: popbridge console)\n", rep.Console)
+	}
+	fmt.Fprintln(w)
 	if q := rep.Quota; q != nil {
 		if q.Error != "" {
 			fmt.Fprintf(w, "Server quota: unknown (%s)\n\n", q.Error)

@@ -1,0 +1,118 @@
+package console
+
+import (
+	"io/fs"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestCatalogComplete: every text the templates and console.js use exists
+// in every language, and so does every text picked by a code at run time
+// (problem kinds, migration states, error codes, upstream failures).
+func TestCatalogComplete(t *testing.T) {
+	cat, err := loadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]string{}
+	tmplKey := regexp.MustCompile(`\.T "([a-zA-Z0-9_.\-]+)"|In \. "([a-zA-Z0-9_.\-]+)"`)
+	jsKey := regexp.MustCompile(`\bt\('([a-zA-Z0-9_.\-]+)'`)
+	fs.WalkDir(assets, "assets", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := assets.ReadFile(p)
+		var re *regexp.Regexp
+		switch {
+		case strings.HasSuffix(p, ".html"):
+			re = tmplKey
+		case strings.HasSuffix(p, ".js"):
+			re = jsKey
+		default:
+			return nil
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			k := m[1]
+			if k == "" && len(m) > 2 {
+				k = m[2]
+			}
+			if strings.HasSuffix(k, ".") {
+				continue // a family picked at run time: listed below
+			}
+			used[k] = p
+		}
+		// Keys listed in arrays: ['move.col.from', …].
+		for _, m := range regexp.MustCompile(`'(move\.col\.[a-zA-Z]+)'`).FindAllStringSubmatch(string(b), -1) {
+			used[m[1]] = p
+		}
+		return nil
+	})
+	if len(used) < 150 {
+		t.Fatalf("found only %d keys in use: the scan is broken", len(used))
+	}
+	for _, p := range pageNames {
+		used["page."+p+".title"] = "pages.go"
+	}
+	for _, n := range nav {
+		used[n.Key] = "pages.go nav"
+	}
+	for _, k := range []string{"auth", "connect", "tls", "timeout"} {
+		used["error.upstream-"+k] = "MigrationState codes"
+	}
+	for _, k := range []string{"archive", "archive-locked", "login-refused", "upstream", "pop3", "start", "migrate", "verify"} {
+		used["problem."+k] = "control.Problem kinds"
+	}
+	for _, k := range []string{"idle", "running", "pausing", "paused", "done", "incomplete", "failed"} {
+		used["move.state."+k] = "control.MigrationState states"
+	}
+	for _, k := range []string{"network", "internal", "bad-request", "no-upstream", "not-running", "busy", "nothing", "not-found", "outside-home",
+		"no-settings", "invalid", "over-quota", "unsupported", "unauthorized", "weak-password", "csrf"} {
+		used["error."+k] = "control error codes"
+	}
+	for _, k := range []string{"auth", "tls", "connect", "timeout", "login-disabled", "privacy-required", "protocol", "disconnected", "credentials", "config"} {
+		used["upstream."+k] = "upstream.ErrorKind"
+	}
+	for _, k := range []string{"Sent", "Drafts", "Trash", "Junk", "Archive"} {
+		used["special."+k] = "special-use attributes"
+	}
+	for _, k := range []string{"imaps", "imap"} {
+		used["dev.listener."+k] = "listener kinds"
+	}
+	for _, k := range []string{"microsoft", "google"} {
+		used["setup.mb.signIn."+k] = "sign-in providers"
+	}
+	for k, where := range used {
+		for _, lang := range languages {
+			if _, ok := cat[lang][k]; !ok {
+				t.Errorf("%s uses %q, which has no %s text", where, k, lang)
+			}
+		}
+	}
+	// And nothing in the catalog is left over.
+	for _, k := range cat.keys() {
+		if _, ok := used[k]; !ok && k != "lang.name" {
+			t.Errorf("text %q is not used", k)
+		}
+	}
+	// Placeholders match between languages.
+	ph := regexp.MustCompile(`\{[a-zA-Z]+\}`)
+	for _, k := range cat.keys() {
+		en, ja := ph.FindAllString(cat["en"][k], -1), ph.FindAllString(cat["ja"][k], -1)
+		if strings.Join(sorted(en), ",") != strings.Join(sorted(ja), ",") {
+			t.Errorf("%q: placeholders %v in English, %v in Japanese", k, en, ja)
+		}
+	}
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}

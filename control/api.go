@@ -1,0 +1,570 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/popbridge/popbridge/backend"
+	"github.com/popbridge/popbridge/backend/pop3"
+	"github.com/popbridge/popbridge/discover"
+)
+
+// API is what the CLI and the console can ask of popbridge. *Service
+// implements it in-process, *Client over the control endpoint.
+type API interface {
+	// Status is what `popbridge status` prints.
+	Status(ctx context.Context) (*Status, error)
+	// Index re-indexes the archives now.
+	Index(ctx context.Context) (*backend.IndexReport, error)
+	// Fetch runs one POP3 round for account ("" = every account).
+	Fetch(ctx context.Context, account string) (*FetchReport, error)
+	// Migrate plans and (unless DryRun) runs a migration in the foreground,
+	// reporting the plan, progress and result to fn. Cancelling ctx pauses
+	// it.
+	Migrate(ctx context.Context, req MigrateRequest, fn func(MigrateEvent)) error
+	// Verify proves that every in-scope legacy message is on the server.
+	Verify(ctx context.Context, req MigrateRequest) (*backend.VerifyReport, error)
+
+	// Dashboard is the console's overview, cheap to ask for repeatedly.
+	Dashboard(ctx context.Context) (*Dashboard, error)
+	// Events delivers live updates until ctx ends (the channel is closed).
+	Events(ctx context.Context) (<-chan Event, error)
+
+	// Plan computes what a migration with req would do.
+	Plan(ctx context.Context, req MigrateRequest) (*backend.Plan, error)
+	// Migration returns the state of the current or last migration.
+	Migration(ctx context.Context) (*MigrationState, error)
+	// StartMigration starts a migration in the background.
+	StartMigration(ctx context.Context, req MigrateRequest) (*MigrationState, error)
+	// PauseMigration stops the running migration; ResumeMigration goes on.
+	PauseMigration(ctx context.Context) (*MigrationState, error)
+	ResumeMigration(ctx context.Context) (*MigrationState, error)
+	// StartVerify runs verify in the background; VerifyState reports it.
+	StartVerify(ctx context.Context, req MigrateRequest) (*VerifyState, error)
+	VerifyState(ctx context.Context) (*VerifyState, error)
+	// VerifyCSV writes the last verify report (every missing message) as
+	// CSV.
+	VerifyCSV(ctx context.Context, w io.Writer) error
+
+	// Settings returns the configuration as the console shows it (no
+	// secrets: only whether each is set).
+	Settings(ctx context.Context) (*Settings, error)
+	// SaveSettings changes the configuration file and applies it.
+	SaveSettings(ctx context.Context, ch SettingsChange) (*Settings, error)
+	// FindStores lists the mail stores found on this machine.
+	FindStores(ctx context.Context) ([]discover.Store, error)
+	// ScanStore counts the folders and messages of one store.
+	ScanStore(ctx context.Context, st discover.Store) (*discover.Scan, error)
+	// Browse lists a directory inside the user's home (the folder picker).
+	Browse(ctx context.Context, dir string) (*Listing, error)
+	// TestUpstream logs in to a mail server with the given settings.
+	TestUpstream(ctx context.Context, t UpstreamTest) (*UpstreamResult, error)
+	// SetDevicePassword sets the password devices use to log in to the
+	// bridge (generated when Password is empty) and returns it, once.
+	SetDevicePassword(ctx context.Context, req DevicePasswordRequest) (*DevicePassword, error)
+	// Devices is what devices need to connect.
+	Devices(ctx context.Context) (*Devices, error)
+	// SetDeviceAccount keeps the address and outgoing server devices get.
+	SetDeviceAccount(ctx context.Context, a DeviceAccount) (*Devices, error)
+	// MobileConfig is an Apple configuration profile for host (one of
+	// Devices().Hosts).
+	MobileConfig(ctx context.Context, host string) ([]byte, error)
+	// ConsoleURL returns a fresh login URL of the web console (with a
+	// one-time token).
+	ConsoleURL(ctx context.Context) (string, error)
+	// System reports the desktop features (autostart, uninstall, sign-in)
+	// this build offers; SetSystem changes them.
+	System(ctx context.Context) (*System, error)
+	SetSystem(ctx context.Context, ch SystemChange) (*System, error)
+}
+
+// ErrNoBridge means no running bridge answered on the control endpoint.
+var ErrNoBridge = errors.New("no running bridge")
+
+// Error is an API error: Code is stable (the console picks its words by
+// it), Message is popbridge's English wording with the details.
+type Error struct {
+	Code    string            `json:"code"`
+	Message string            `json:"error"`
+	Params  map[string]string `json:"params,omitempty"`
+	Status  int               `json:"-"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Error codes.
+const (
+	CodeBadRequest   = "bad-request"
+	CodeNoUpstream   = "no-upstream"
+	CodeNotRunning   = "not-running"   // the bridge could not start or is restarting
+	CodeBusy         = "busy"          // a migration or verify already runs
+	CodeNothing      = "nothing"       // nothing to pause, resume, download
+	CodeNotFound     = "not-found"     // no such account, folder, host
+	CodeOutsideHome  = "outside-home"  // the folder picker stays in the user's files
+	CodeNoSettings   = "no-settings"   // this process cannot change the configuration
+	CodeInvalid      = "invalid"       // the configuration would not be valid
+	CodeOverQuota    = "over-quota"    // the plan does not fit the server
+	CodeUnsupported  = "unsupported"   // not offered by this build
+	CodeInternal     = "internal"      // anything else
+	CodeUnauthorized = "unauthorized"  // wrong or missing token
+	CodeWeakPassword = "weak-password" // a device password that is too short
+)
+
+func errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the Code of an *Error in err's chain, CodeInternal
+// otherwise.
+func CodeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if errors.Is(err, backend.ErrNoUpstream) {
+		return CodeNoUpstream
+	}
+	return CodeInternal
+}
+
+// Status is what `popbridge status` prints (and `status -json` shows).
+type Status struct {
+	Version  string                 `json:"version"`
+	Running  bool                   `json:"running"`
+	Indexed  time.Time              `json:"indexed"` // end of the last complete index run (zero: in progress)
+	Folders  []backend.FolderStatus `json:"folders"`
+	Quota    *Quota                 `json:"quota,omitempty"`
+	POP3     []pop3.AccountStatus   `json:"pop3,omitempty"`
+	Problems []string               `json:"problems,omitempty"`
+	// Console is the web console's address (host:port), "" when it is off
+	// or the bridge is not running.
+	Console string `json:"console,omitempty"`
+	// Control is the control endpoint's address.
+	Control string `json:"control,omitempty"`
+}
+
+// Quota is the server's storage quota in bytes.
+type Quota struct {
+	Used    int64     `json:"used"`
+	Limit   int64     `json:"limit"`
+	Error   string    `json:"error,omitempty"`
+	Checked time.Time `json:"checked,omitzero"`
+}
+
+// FetchReport is what `fetch -once` prints.
+type FetchReport struct {
+	Accounts []FetchAccount `json:"accounts"`
+}
+
+// FetchAccount is one POP3 account's round.
+type FetchAccount struct {
+	Name   string           `json:"name"`
+	Result pop3.RoundResult `json:"result"`
+	Error  string           `json:"error,omitempty"`
+}
+
+// MigrateRequest selects what migrate and verify look at. Dates are
+// YYYY-MM-DD in local time; empty fields take the [migrate] defaults.
+type MigrateRequest struct {
+	Since   string   `json:"since,omitempty"`
+	Before  string   `json:"before,omitempty"`
+	Folders []string `json:"folders,omitempty"`
+	Move    bool     `json:"move,omitempty"`
+	DryRun  bool     `json:"dry_run,omitempty"`
+	// Years > 0 means "only the last Years years": Since becomes the same
+	// day Years years ago (Since must then be empty).
+	Years int `json:"years,omitempty"`
+}
+
+// MigrateEvent is one step of a foreground migration (one NDJSON line on
+// the control endpoint).
+type MigrateEvent struct {
+	Plan     *backend.Plan            `json:"plan,omitempty"`
+	Progress *backend.MigrateProgress `json:"progress,omitempty"`
+	Result   *backend.MigrateResult   `json:"result,omitempty"`
+	Verify   *backend.VerifyReport    `json:"verify,omitempty"`
+	Error    string                   `json:"error,omitempty"`
+	Code     string                   `json:"code,omitempty"`
+}
+
+// Dashboard is the console's live overview.
+type Dashboard struct {
+	Version string `json:"version"`
+	// State is "running", "starting" (the bridge is (re)starting) or
+	// "stopped" (it could not start: StartError says why).
+	State      string    `json:"state"`
+	StartError string    `json:"start_error,omitempty"`
+	Configured bool      `json:"configured"` // setup is complete (a device user exists)
+	Indexed    time.Time `json:"indexed,omitzero"`
+	// Folders are the legacy folders (archive and bridge-owned).
+	Folders []FolderRow `json:"folders"`
+	Totals  FolderRow   `json:"totals"`
+	// ServerFolders counts the upstream folders.
+	ServerFolders int             `json:"server_folders"`
+	Upstream      string          `json:"upstream,omitempty"` // host, when configured
+	Quota         *Quota          `json:"quota,omitempty"`
+	POP3          []POPRow        `json:"pop3,omitempty"`
+	Clients       []ClientRow     `json:"clients"`
+	Problems      []Problem       `json:"problems"`
+	Migration     *MigrationState `json:"migration,omitempty"`
+	Verify        *VerifySummary  `json:"verify,omitempty"`
+	// Elapsed is how long producing this took (for the benchmark and the
+	// curious).
+	Elapsed time.Duration `json:"elapsed"`
+}
+
+// FolderRow is one line of the dashboard's folder table.
+type FolderRow struct {
+	Name      string `json:"name"`
+	Source    string `json:"source,omitempty"`
+	Messages  int    `json:"messages"`
+	Bytes     int64  `json:"bytes"`
+	OnServer  int    `json:"on_server"`
+	ToGo      int    `json:"to_go"`
+	ToGoBytes int64  `json:"to_go_bytes"`
+	Missing   bool   `json:"missing,omitempty"`
+}
+
+// POPRow is one old POP account on the dashboard.
+type POPRow struct {
+	pop3.AccountStatus
+	Host string `json:"host,omitempty"`
+}
+
+// ClientRow is one connected IMAP client.
+type ClientRow struct {
+	User   string    `json:"user"`
+	Remote string    `json:"remote"`
+	TLS    bool      `json:"tls"`
+	Since  time.Time `json:"since"`
+}
+
+// Problem is something the user should know, in words the console picks
+// by Kind: archive (a file could not be read), archive-locked (its mail
+// program holds it open), login-refused (a device used a wrong password),
+// upstream (the mail server), pop3 (an old POP account), start (the bridge
+// could not start), migrate, verify.
+type Problem struct {
+	Kind   string            `json:"kind"`
+	Params map[string]string `json:"params,omitempty"`
+	Detail string            `json:"detail"` // popbridge's English wording
+	At     time.Time         `json:"at,omitzero"`
+	Count  int               `json:"count,omitempty"`
+}
+
+// MigrationState is the current or last migration.
+type MigrationState struct {
+	// State is idle (never ran), running, pausing, paused, done (all in
+	// scope is on the server), incomplete (it ended with messages left:
+	// see Result), or failed (Error).
+	State   string         `json:"state"`
+	Request MigrateRequest `json:"request"`
+	Origin  string         `json:"origin,omitempty"` // "console" or "cli"
+	Started time.Time      `json:"started,omitzero"`
+	Updated time.Time      `json:"updated,omitzero"`
+	// Progress over the messages in scope (processed: uploaded or found on
+	// the server); it survives a restart.
+	Done        int    `json:"done"`
+	Total       int    `json:"total"`
+	Bytes       int64  `json:"bytes"`
+	TotalBytes  int64  `json:"total_bytes"`
+	Folder      string `json:"folder,omitempty"`
+	FolderDone  int    `json:"folder_done,omitempty"`
+	FolderTotal int    `json:"folder_total,omitempty"`
+	// Elapsed is the time spent migrating (pauses and downtime excluded).
+	Elapsed time.Duration `json:"elapsed"`
+	// Rate is bytes per second lately; ETA the time left at that rate (0
+	// when unknown).
+	Rate   float64                `json:"rate"`
+	ETA    time.Duration          `json:"eta"`
+	Plan   *backend.Plan          `json:"plan,omitempty"`
+	Result *backend.MigrateResult `json:"result,omitempty"`
+	Error  string                 `json:"error,omitempty"`
+	Code   string                 `json:"code,omitempty"`
+}
+
+// Running reports whether a migration is under way.
+func (m *MigrationState) Running() bool {
+	return m != nil && (m.State == "running" || m.State == "pausing")
+}
+
+// VerifyState is the current or last verify run.
+type VerifyState struct {
+	State    string                `json:"state"` // idle, running, done, failed
+	Request  MigrateRequest        `json:"request"`
+	Started  time.Time             `json:"started,omitzero"`
+	Finished time.Time             `json:"finished,omitzero"`
+	Report   *backend.VerifyReport `json:"report,omitempty"` // Missing trimmed to the first 100
+	Missing  int                   `json:"missing"`          // all missing messages
+	Error    string                `json:"error,omitempty"`
+	Code     string                `json:"code,omitempty"`
+}
+
+// VerifySummary is the dashboard's view of the last verify.
+type VerifySummary struct {
+	State    string    `json:"state"`
+	OK       bool      `json:"ok"`
+	Missing  int       `json:"missing"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// Event is one live update. Type names what changed: dashboard (refetch
+// it), migration (Migration is the new state), verify, settings, stores.
+type Event struct {
+	Type      string          `json:"type"`
+	Migration *MigrationState `json:"migration,omitempty"`
+	Verify    *VerifyState    `json:"verify,omitempty"`
+}
+
+// Settings is the configuration as the console shows it. Secrets are never
+// included: only whether each is set.
+type Settings struct {
+	ConfigPath string `json:"config_path"`
+	DataDir    string `json:"data_dir"`
+	// Configured: a device user exists (setup can be left).
+	Configured bool             `json:"configured"`
+	Prefix     string           `json:"prefix"`
+	Sources    []SourceSetting  `json:"sources"`
+	Upstream   *UpstreamSetting `json:"upstream,omitempty"`
+	POP3       []POPSetting     `json:"pop3"`
+	Users      []UserSetting    `json:"users"`
+	Listen     ListenSetting    `json:"listen"`
+	Console    string           `json:"console"` // [console] listen; "" = off
+	Migrate    MigrateSetting   `json:"migrate"`
+}
+
+// SourceSetting is one [[archive.sources]].
+type SourceSetting struct {
+	Path   string `json:"path"`
+	Format string `json:"format"`
+	Name   string `json:"name,omitempty"`
+}
+
+// UpstreamSetting is [upstream] without its secret.
+type UpstreamSetting struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	TLS      string `json:"tls"`
+	Username string `json:"username"`
+	Auth     string `json:"auth"`
+	// PasswordSet: a password (inline, file or command) or token command
+	// is configured. PasswordFrom says which: password, password_file,
+	// password_command or oauth2_token_command.
+	PasswordSet  bool   `json:"password_set"`
+	PasswordFrom string `json:"password_from,omitempty"`
+	CACert       string `json:"ca_cert,omitempty"`
+	Insecure     bool   `json:"insecure_skip_verify,omitempty"`
+}
+
+// POPSetting is one [[pop3]] without its secret.
+type POPSetting struct {
+	Name            string `json:"name"`
+	Host            string `json:"host"`
+	Port            int    `json:"port"`
+	TLS             string `json:"tls"`
+	Username        string `json:"username"`
+	PasswordSet     bool   `json:"password_set"`
+	LeaveOnServer   bool   `json:"leave_on_server"`
+	DeleteAfterDays int    `json:"delete_after_days,omitempty"`
+	DeliverTo       string `json:"deliver_to"`
+	IntervalMinutes int    `json:"interval_minutes"`
+}
+
+// UserSetting is one [[users]] without its hash.
+type UserSetting struct {
+	Name        string `json:"name"`
+	PasswordSet bool   `json:"password_set"`
+}
+
+// ListenSetting is [listen].
+type ListenSetting struct {
+	IMAP  string `json:"imap"`  // "" = off
+	IMAPS string `json:"imaps"` // "" = off
+	// LAN: a listener accepts connections from the local network.
+	LAN bool `json:"lan"`
+}
+
+// MigrateSetting is [migrate] (the parts the console shows).
+type MigrateSetting struct {
+	Since      string `json:"since,omitempty"`
+	Before     string `json:"before,omitempty"`
+	DailyLimit int64  `json:"daily_limit,omitempty"`
+}
+
+// SettingsChange changes parts of the configuration; nil fields stay as
+// they are. Passwords are write-only: an empty password keeps the stored
+// one.
+type SettingsChange struct {
+	Sources  *[]SourceSetting `json:"sources,omitempty"`
+	Upstream *UpstreamChange  `json:"upstream,omitempty"`
+	POP3     *[]POPChange     `json:"pop3,omitempty"`
+	// LAN switches the IMAP listeners between this computer only and the
+	// local network.
+	LAN *bool `json:"lan,omitempty"`
+	// Users replaces [[users]] (Service.SetDevicePassword builds it).
+	Users *[]UserChange `json:"users,omitempty"`
+}
+
+// UpstreamChange sets [upstream]; Remove deletes it.
+type UpstreamChange struct {
+	Remove   bool   `json:"remove,omitempty"`
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	TLS      string `json:"tls"`
+	Username string `json:"username"`
+	Auth     string `json:"auth,omitempty"`
+	Password string `json:"password,omitempty"` // "" keeps the stored one
+}
+
+// POPChange is one [[pop3]]; accounts not listed are removed. An account
+// keeps its stored password when Password is "" and OldName names it.
+type POPChange struct {
+	OldName         string `json:"old_name,omitempty"`
+	Name            string `json:"name"`
+	Host            string `json:"host"`
+	Port            int    `json:"port"`
+	TLS             string `json:"tls"`
+	Username        string `json:"username"`
+	Password        string `json:"password,omitempty"`
+	LeaveOnServer   bool   `json:"leave_on_server"`
+	DeleteAfterDays int    `json:"delete_after_days,omitempty"`
+	DeliverTo       string `json:"deliver_to,omitempty"`
+}
+
+// UserChange is one [[users]]: a new hash, or "" to keep the stored one.
+type UserChange struct {
+	Name         string `json:"name"`
+	PasswordHash string `json:"password_hash,omitempty"`
+	OldName      string `json:"old_name,omitempty"`
+}
+
+// Listing is one directory of the folder picker.
+type Listing struct {
+	Dir     string  `json:"dir"`
+	Parent  string  `json:"parent,omitempty"` // "" at the top (the home directory)
+	Home    string  `json:"home"`
+	Entries []Entry `json:"entries"`
+}
+
+// Entry is one directory or mail file in a Listing.
+type Entry struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+	Dir  bool   `json:"dir"`
+	// Format is the archive format the entry looks like ("" when it does
+	// not look like mail).
+	Format string `json:"format,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+}
+
+// UpstreamTest is what "Test connection" sends. An empty Password uses the
+// stored one (when Host and Username match the configuration).
+type UpstreamTest struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	TLS      string `json:"tls"`
+	Username string `json:"username"`
+	Password string `json:"password,omitempty"`
+	Auth     string `json:"auth,omitempty"`
+}
+
+// UpstreamResult is what "Test connection" found.
+type UpstreamResult struct {
+	OK bool `json:"ok"`
+	// Kind is the failure class (auth, tls, connect, timeout,
+	// login-disabled, privacy-required, protocol, credentials, config) when
+	// !OK; Detail popbridge's wording of it.
+	Kind    string `json:"kind,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+	Host    string `json:"host"`
+	Port    int    `json:"port"`
+	Quota   *Quota `json:"quota,omitempty"`
+	Folders int    `json:"folders"`
+	// SpecialUse maps \Sent, \Drafts, \Trash, \Junk, \Archive to the
+	// server's folder with that role.
+	SpecialUse map[string]string `json:"special_use,omitempty"`
+	Elapsed    time.Duration     `json:"elapsed"`
+}
+
+// DevicePasswordRequest sets a device user's password. Password "" means
+// generate one.
+type DevicePasswordRequest struct {
+	User     string `json:"user,omitempty"` // default: the first user, or the mail address
+	Password string `json:"password,omitempty"`
+}
+
+// DevicePassword is the password just set, shown once.
+type DevicePassword struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// Devices is what devices need to connect to the bridge.
+type Devices struct {
+	User      string     `json:"user,omitempty"`
+	Email     string     `json:"email,omitempty"`
+	Listeners []Listener `json:"listeners"`
+	// LAN: the listeners accept the local network; Hosts are the names and
+	// addresses a device can use (this machine's LAN addresses first when
+	// LAN, else 127.0.0.1).
+	LAN           bool     `json:"lan"`
+	Hosts         []string `json:"hosts"`
+	CAFingerprint string   `json:"ca_fingerprint,omitempty"`
+	// CanProfile: a configuration profile can be made (a listener, a CA,
+	// an email address and an outgoing server are known); ProfileProblem
+	// says what is missing otherwise.
+	CanProfile     bool   `json:"can_profile"`
+	ProfileProblem string `json:"profile_problem,omitempty"`
+	// Account is what a device's mail app is set up with besides the
+	// bridge: the address and the provider's outgoing server.
+	Account DeviceAccount `json:"account"`
+}
+
+// DeviceAccount is what devices need besides the bridge: the user's
+// address and name for sent mail and the provider's outgoing (SMTP)
+// server, which popbridge does not replace. Kept in data_dir/devices.json.
+type DeviceAccount struct {
+	Email        string `json:"email"`
+	DisplayName  string `json:"display_name,omitempty"`
+	SMTPHost     string `json:"smtp_host,omitempty"`
+	SMTPPort     int    `json:"smtp_port,omitempty"`
+	SMTPTLS      string `json:"smtp_tls,omitempty"`
+	SMTPUsername string `json:"smtp_username,omitempty"`
+}
+
+// Listener is one IMAP listener.
+type Listener struct {
+	Kind string `json:"kind"` // "imaps" (TLS from the start) or "imap" (STARTTLS)
+	Addr string `json:"addr"` // bound address
+	Port int    `json:"port"`
+}
+
+// System is what the desktop integration offers (issue H fills these in;
+// a nil hook means the feature is not offered by this build).
+type System struct {
+	Autostart          *bool    `json:"autostart,omitempty"` // nil: not offered
+	AutostartError     string   `json:"autostart_error,omitempty"`
+	Uninstall          bool     `json:"uninstall"`         // an uninstall is offered
+	SignInProviders    []string `json:"sign_in_providers"` // "microsoft", "google"
+	LogFile            string   `json:"log_file,omitempty"`
+	UninstallScheduled bool     `json:"uninstall_scheduled,omitempty"`
+	// SignInURL answers SystemChange.SignIn: where the browser goes to
+	// sign in.
+	SignInURL string `json:"sign_in_url,omitempty"`
+}
+
+// SystemChange switches desktop features.
+type SystemChange struct {
+	Autostart *bool `json:"autostart,omitempty"`
+	// Uninstall removes autostart and, with RemoveData, the data dir
+	// (never the archives).
+	Uninstall  bool `json:"uninstall,omitempty"`
+	RemoveData bool `json:"remove_data,omitempty"`
+	// SignIn starts a browser sign-in with this provider for Email; the
+	// answer's SignInURL is where to send the browser.
+	SignIn string `json:"sign_in,omitempty"`
+	Email  string `json:"email,omitempty"`
+}
