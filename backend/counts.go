@@ -17,8 +17,13 @@ package backend
 //   - the first call reads every server folder once and counts the legacy
 //     folders against the fingerprints it collected, without a lookup per
 //     message;
-//   - when a server folder lost messages (or disappeared), every legacy
-//     folder is counted again, since a message found there may be gone.
+//   - when a server folder lost messages (or disappeared), or the bridge
+//     learned the content of server messages it had (learnFPs), every
+//     legacy folder is counted again.
+//
+// "On the server" means the content is there (content fingerprints, as
+// Status and migrate decide); a server message whose content the bridge
+// has not seen proves nothing yet.
 //
 // Nothing runs in the background: the work happens in the FolderCounts
 // call that follows a change. Flag changes do not count.
@@ -54,6 +59,7 @@ type countCache struct {
 	noteMu  sync.Mutex
 	dirty   map[uint32]bool // folders whose messages changed
 	uploads map[uint32]bool // legacy folders whose upload records changed
+	learned bool            // server messages' content became known
 	changed chan struct{}   // closed and replaced by every note
 
 	mu      sync.Mutex
@@ -80,7 +86,7 @@ type folderSig struct {
 type toGoMsg struct {
 	uid  uint32
 	size int64
-	hfp  [16]byte
+	fp   [16]byte // content fingerprint
 }
 
 func sigOf(f *store.Folder) folderSig {
@@ -117,6 +123,15 @@ func (c *countCache) broadcastLocked() {
 	}
 }
 
+// noteLearned records that the content of some server messages became
+// known.
+func (c *countCache) noteLearned() {
+	c.noteMu.Lock()
+	c.learned = true
+	c.broadcastLocked()
+	c.noteMu.Unlock()
+}
+
 // Changes returns a channel that is closed at the next change of any
 // folder's messages or upload records (not flags). Ask again after it
 // fired. Nothing is computed for it: it only wakes a watcher.
@@ -141,8 +156,8 @@ func (a *Account) FolderCounts() ([]FolderCount, error) {
 		c.folders = map[uint32]*folderCount{}
 	}
 	c.noteMu.Lock()
-	dirty, uploads := c.dirty, c.uploads
-	c.dirty, c.uploads = nil, nil
+	dirty, uploads, learned := c.dirty, c.uploads, c.learned
+	c.dirty, c.uploads, c.learned = nil, nil, false
 	c.noteMu.Unlock()
 	// On failure the notes go back, so the next call redoes the work.
 	ok := false
@@ -155,6 +170,9 @@ func (a *Account) FolderCounts() ([]FolderCount, error) {
 		}
 		for id := range uploads {
 			c.noteUploads(id)
+		}
+		if learned {
+			c.noteLearned()
 		}
 	}()
 
@@ -182,7 +200,7 @@ func (a *Account) FolderCounts() ([]FolderCount, error) {
 	}
 	grown := map[[16]byte]struct{}{}
 	anyGrown := false
-	shrank := false
+	shrank := learned
 	for id, fc := range c.folders {
 		if !seen[id] {
 			if fc.c.Remote && fc.c.Messages > 0 {
@@ -271,12 +289,15 @@ func (a *Account) countRemote(tx *store.Tx, f *store.Folder, old *folderCount, g
 		n.c.Messages++
 		n.c.Bytes += m.Size
 		var fp [16]byte
-		copy(fp[:], m.HFP)
+		known := len(m.FP) == len(fp)
+		copy(fp[:], m.FP)
 		if m.UID > prevMax {
 			added++
-			grown[fp] = struct{}{}
+			if known {
+				grown[fp] = struct{}{}
+			}
 		}
-		if all != nil {
+		if all != nil && known {
 			all[fp] = struct{}{}
 		}
 		n.maxID = max(n.maxID, m.UID)
@@ -308,8 +329,7 @@ func (a *Account) countLocal(tx *store.Tx, f *store.Folder, remotes []uint32, al
 		}
 		n.c.Messages++
 		n.c.Bytes += m.Size
-		var fp [16]byte
-		copy(fp[:], m.HFP)
+		fp := contentOf(m)
 		on := len(ups[m.UID]) > 0
 		if !on && all != nil && len(remotes) > 0 {
 			_, on = all[fp]
@@ -318,7 +338,7 @@ func (a *Account) countLocal(tx *store.Tx, f *store.Folder, remotes []uint32, al
 				if on {
 					break
 				}
-				if u, _ := tx.FindHFP(rid, m.HFP); len(u) > 0 {
+				if u, _ := tx.FindFP(rid, fp[:]); len(u) > 0 {
 					on = true
 				}
 			}
@@ -327,7 +347,7 @@ func (a *Account) countLocal(tx *store.Tx, f *store.Folder, remotes []uint32, al
 			n.c.OnServer++
 			return nil
 		}
-		n.toGo = append(n.toGo, toGoMsg{uid: m.UID, size: m.Size, hfp: fp})
+		n.toGo = append(n.toGo, toGoMsg{uid: m.UID, size: m.Size, fp: fp})
 		n.c.ToGo++
 		n.c.ToGoBytes += m.Size
 		return nil
@@ -356,7 +376,7 @@ func (a *Account) recheckLocal(tx *store.Tx, f *store.Folder, fc *folderCount, g
 	for _, g := range fc.toGo {
 		on := len(ups[g.uid]) > 0
 		if !on && len(grown) > 0 {
-			_, on = grown[g.hfp]
+			_, on = grown[g.fp]
 		}
 		if on {
 			fc.c.OnServer++

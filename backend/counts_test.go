@@ -76,9 +76,18 @@ func TestFolderCounts(t *testing.T) {
 	if err := a.SyncRemote(ctx, "INBOX"); err != nil {
 		t.Fatal(err)
 	}
+	// Only the header fields are known of it: nothing is proven yet.
 	cs := checkCounts(t, a, "start")
+	if b := countOf(cs, "Local/B"); b.OnServer != 0 || b.ToGo != 3 {
+		t.Fatalf("start: Local/B %+v, want 0 on the server and 3 to go", b)
+	}
+	// A plan reads the candidate's content from the server: then it counts.
+	if _, err := a.PlanMigration(ctx, MigrateOptions{Mapping: map[string]string{"Local/B": "INBOX"}}); err != nil {
+		t.Fatal(err)
+	}
+	cs = checkCounts(t, a, "after a plan")
 	if b := countOf(cs, "Local/B"); b.OnServer != 1 || b.ToGo != 2 {
-		t.Fatalf("start: Local/B %+v, want 1 on the server and 2 to go", b)
+		t.Fatalf("after a plan: Local/B %+v, want 1 on the server and 2 to go", b)
 	}
 	if cs2 := checkCounts(t, a, "unchanged"); countOf(cs2, "Local/A") != countOf(cs, "Local/A") {
 		t.Fatal("counts changed without a change")

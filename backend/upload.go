@@ -496,7 +496,9 @@ func (a *Account) learnFPs(b *mailbox, fps map[imap.UID]message.FP, isCopy bool)
 	})
 	if err != nil {
 		a.log.Warn("record content fingerprints", "mailbox", b.name, "err", err)
+		return
 	}
+	a.counts.noteLearned()
 }
 
 // journalEntry is what the store remembers of an APPEND in flight.

@@ -177,6 +177,9 @@ type MigrateRequest struct {
 	// Years > 0 means "only the last Years years": Since becomes the same
 	// day Years years ago (Since must then be empty).
 	Years int `json:"years,omitempty"`
+	// Content makes verify compare every message's full bytes with the
+	// server's (read from the server, streamed; slower).
+	Content bool `json:"content,omitempty"`
 }
 
 // MigrateEvent is one step of a foreground migration (one NDJSON line on
@@ -301,6 +304,8 @@ type VerifyState struct {
 	Missing  int                   `json:"missing"`          // all missing messages
 	Error    string                `json:"error,omitempty"`
 	Code     string                `json:"code,omitempty"`
+	// Progress is how far a running verify has read the server.
+	Progress *backend.VerifyProgress `json:"progress,omitempty"`
 }
 
 // VerifySummary is the dashboard's view of the last verify.

@@ -540,6 +540,16 @@ func (v *verification) begin(parent context.Context, req MigrateRequest) (contex
 
 // exec runs a verify that begin registered and records its report.
 func (v *verification) exec(ctx context.Context, rt *Runtime, o backend.MigrateOptions) (*backend.VerifyReport, error) {
+	var last time.Time
+	o.VerifyProgress = func(p backend.VerifyProgress) {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.st.Progress = &p
+		if now := time.Now(); now.Sub(last) >= time.Second || p.Done == p.Total {
+			last = now
+			v.publishLocked()
+		}
+	}
 	rep, err := rt.Account.Verify(ctx, o)
 	if err == nil {
 		if p := v.file(verifyReportFile); p != "" {
@@ -564,6 +574,7 @@ func (v *verification) exec(ctx context.Context, rt *Runtime, o backend.MigrateO
 		v.st.Report = trimReport(rep)
 		v.st.Missing = len(rep.Missing)
 	}
+	v.st.Progress = nil
 	v.cancel()
 	v.cancel = nil
 	close(v.done)

@@ -322,7 +322,7 @@ func (s *Service) Fetch(ctx context.Context, account string) (*FetchReport, erro
 // defaults.
 func (s *Service) options(rt *Runtime, r MigrateRequest) (backend.MigrateOptions, error) {
 	o := backend.MigrateOptions{Folders: r.Folders, Move: r.Move, Mapping: rt.Migrate.Mapping, DailyLimit: rt.Migrate.DailyLimit,
-		Since: rt.Migrate.Since, Before: rt.Migrate.Before}
+		Since: rt.Migrate.Since, Before: rt.Migrate.Before, Content: r.Content}
 	var err error
 	if r.Since != "" {
 		if o.Since, err = parseDay(r.Since, "since"); err != nil {

@@ -185,7 +185,7 @@ func renderConfig(c *Config, now time.Time) []byte {
 			w.kv("oauth2_token_command", tomlString(u.OAuth2TokenCommand), false)
 		}
 		defAuth := AuthPlain
-		if u.OAuth2TokenCommand != "" {
+		if u.OAuth2TokenCommand != "" || u.OAuth2 != nil {
 			defAuth = AuthXOAuth2
 		}
 		w.kv("auth", tomlString(u.Auth), u.Auth == defAuth)
@@ -196,6 +196,7 @@ func renderConfig(c *Config, now time.Time) []byte {
 		if u.CACert != "" {
 			w.kv("ca_cert", tomlString(u.CACert), false)
 		}
+		writeOAuth2(w, "[upstream.oauth2]", u.OAuth2)
 		w.blank()
 	} else {
 		w.comment("[upstream]: your new mailbox (set it up in the console). Without it",
@@ -224,6 +225,7 @@ func renderConfig(c *Config, now time.Time) []byte {
 		}
 		w.kv("deliver_to", tomlString(p.DeliverTo), p.DeliverTo == c.Archive.Prefix+"/Inbox")
 		w.kv("max_message_size", tomlString(p.MaxMessageSize.String()), p.MaxMessageSize == defaultMaxMessageSize)
+		writeOAuth2(w, "[pop3.oauth2]", p.OAuth2)
 		w.blank()
 	}
 
@@ -273,6 +275,23 @@ func renderConfig(c *Config, now time.Time) []byte {
 
 // writeSecret writes whichever of password, password_file and
 // password_command is set.
+// writeOAuth2 writes an [….oauth2] table (browser sign-in), if any. It
+// comes last in its parent: TOML puts every later key into it.
+func writeOAuth2(w *confWriter, table string, o *OAuth2Config) {
+	if o == nil {
+		return
+	}
+	w.table(table)
+	w.kv("provider", tomlString(o.Provider), false)
+	w.kv("client_id", tomlString(o.ClientID), false)
+	if o.ClientSecret != "" {
+		w.kv("client_secret", tomlString(o.ClientSecret), false)
+	}
+	if o.Tenant != "" {
+		w.kv("tenant", tomlString(o.Tenant), o.Provider == "microsoft" && o.Tenant == "common")
+	}
+}
+
 func writeSecret(w *confWriter, s Secret) {
 	switch {
 	case s.PasswordFile != "":

@@ -25,11 +25,17 @@ func TestRenderConfigRoundTrip(t *testing.T) {
 	t.Setenv("USERPROFILE", home)
 	t.Setenv("XDG_DATA_HOME", filepath.Join(home, "xdg"))
 	cfgMkdir(t, filepath.Join(home, ".thunderbird", "abcd1234.default-release", "Mail", "Local Folders"))
-	doc := uncommentExample(data)
-	doc = regexp.MustCompile(`(?m)^password_hash = ".*"$`).ReplaceAllLiteral(doc, []byte(`password_hash = "`+testHash()+`"`))
+	full := uncommentExample(data)
+	hashLine := regexp.MustCompile(`(?m)^password_hash = ".*"$`)
+	// The [….oauth2] tables replace the passwords: two documents.
+	doc := regexp.MustCompile(`(?ms)^\[(upstream|pop3)\.oauth2\]\n.*?\n\n`).ReplaceAll(full, nil)
+	doc = hashLine.ReplaceAllLiteral(doc, []byte(`password_hash = "`+testHash()+`"`))
+	oauthDoc := regexp.MustCompile(`(?m)^(password|password_file|password_command|oauth2_token_command|auth) = .*$`).ReplaceAll(full, nil)
+	oauthDoc = hashLine.ReplaceAllLiteral(oauthDoc, []byte(`password_hash = "`+testHash()+`"`))
 	path := filepath.Join(t.TempDir(), "popbridge.toml")
 	for name, text := range map[string][]byte{
 		"example":  doc,
+		"oauth2":   oauthDoc,
 		"defaults": nil,
 		"odd": []byte(`data_dir = 'C:\odd "dir"` + "\t" + `x'
 [listen]

@@ -104,7 +104,7 @@ func runMigrate(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 func printPlan(w io.Writer, p *backend.Plan) {
 	fmt.Fprintf(w, "Migration plan\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tSIZE\tON SERVER\tTO UPLOAD\tUPLOAD SIZE\n")
+	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tSIZE\tON SERVER\tTO UPLOAD\tUPLOAD SIZE\tREPEATS\n")
 	var create []string
 	var in, on, up int
 	var bytes, upb int64
@@ -114,7 +114,7 @@ func printPlan(w io.Writer, p *backend.Plan) {
 			target += " (new)"
 			create = append(create, f.Target)
 		}
-		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%s\t%d\t%d\t%s\n", f.Source, target, f.InScope, humanBytes(f.Bytes), f.OnServer, f.ToUpload, humanBytes(f.UploadBytes))
+		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%s\t%d\t%d\t%s\t%d\n", f.Source, target, f.InScope, humanBytes(f.Bytes), f.OnServer, f.ToUpload, humanBytes(f.UploadBytes), f.Repeats)
 		in, on, up = in+f.InScope, on+f.OnServer, up+f.ToUpload
 		bytes, upb = bytes+f.Bytes, upb+f.UploadBytes
 	}
@@ -144,6 +144,9 @@ func printMigrateResult(w io.Writer, r *backend.MigrateResult) {
 	for _, f := range r.Folders {
 		if f.Error != "" {
 			fmt.Fprintf(w, "  %s: %s\n", f.Source, f.Error)
+		}
+		for _, m := range f.Failures {
+			fmt.Fprintf(w, "  %s UID %d (%s, from %s, %q, %s) stays local: %s\n", f.Source, m.UID, m.Date.Format("2006-01-02"), m.From, m.Subject, m.MessageID, m.Reason)
 		}
 	}
 	if r.Stopped != "" {
@@ -196,8 +199,9 @@ func migrateProgress(stdout io.Writer) (func(backend.MigrateProgress), func()) {
 }
 
 func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("verify", "[-config FILE] [-since DATE] [-before DATE] [-folder NAME]… [-report FILE.json|FILE.csv]", stderr)
+	fs := newFlagSet("verify", "[-config FILE] [-content] [-since DATE] [-before DATE] [-folder NAME]… [-report FILE.json|FILE.csv]", stderr)
 	cfgPath := fs.String("config", "", "configuration file")
+	content := fs.Bool("content", false, "compare every message's full bytes with the server's (reads everything from the server; slower)")
 	report := fs.String("report", "", "where to write the list of missing messages (.json or .csv; default data_dir/verify-report.json)")
 	var r migrateRequest
 	var folders multiFlag
@@ -206,6 +210,7 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r.Folders = folders
+	r.Content = *content
 	cfg, err := loadConfigFlag(*cfgPath, stderr)
 	if err != nil {
 		return fail(stderr, err)
@@ -220,6 +225,9 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	defer closeAPI()
+	if r.Content {
+		fmt.Fprintf(stdout, "verify: reading every message from the server and comparing its bytes (this takes a while)…\n")
+	}
 	rep, err := api.Verify(ctx, r)
 	if err != nil {
 		return fail(stderr, err)
@@ -232,22 +240,32 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tPRESENT\tMISSING\n")
+	fmt.Fprintf(tw, "LEGACY FOLDER\t→ SERVER FOLDER\tIN SCOPE\tPRESENT\tMISSING\tDIFFERENT\n")
 	for _, f := range rep.Folders {
-		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%d\t%d\n", f.Source, f.Target, f.InScope, f.Present, f.Missing)
+		fmt.Fprintf(tw, "%s\t→ %s\t%d\t%d\t%d\t%d\n", f.Source, f.Target, f.InScope, f.Present, f.Missing, f.Differ)
 	}
 	tw.Flush()
+	how := "header fields and size"
+	if rep.Content {
+		how = "full content"
+	}
 	if rep.OK {
-		fmt.Fprintf(stdout, "\nOK: every in-scope legacy message is on the server. Report: %s\n", path)
+		fmt.Fprintf(stdout, "\nOK: every in-scope legacy message is on the server (compared by %s). Report: %s\n", how, path)
+		if !rep.Content {
+			fmt.Fprintf(stdout, "For a byte-by-byte proof before you retire the old PC, run 'popbridge verify -content'.\n")
+		}
 		return 0
 	}
-	fmt.Fprintf(stdout, "\nMISSING %d messages (listed in %s):\n", len(rep.Missing), path)
+	fmt.Fprintf(stdout, "\nNOT ON THE SERVER: %d messages (compared by %s; listed in %s):\n", len(rep.Missing), how, path)
 	for i, m := range rep.Missing {
 		if i == 20 {
 			fmt.Fprintf(stdout, "  … and %d more\n", len(rep.Missing)-20)
 			break
 		}
-		fmt.Fprintf(stdout, "  %s UID %d → %s: %s, from %s, %q, %s\n", m.Folder, m.UID, m.Target, m.Date.Format("2006-01-02"), m.From, m.Subject, m.MessageID)
+		fmt.Fprintf(stdout, "  %s UID %d → %s: %s: %s, from %s, %q, %s\n", m.Folder, m.UID, m.Target, m.Problem, m.Date.Format("2006-01-02"), m.From, m.Subject, m.MessageID)
+		if m.Detail != "" {
+			fmt.Fprintf(stdout, "    %s\n", m.Detail)
+		}
 	}
 	fmt.Fprintf(stdout, "Run 'popbridge migrate' to upload them.\n")
 	return 1
@@ -261,9 +279,9 @@ func writeVerifyReport(path string, rep *backend.VerifyReport) error {
 	defer f.Close()
 	if strings.HasSuffix(strings.ToLower(path), ".csv") {
 		w := csv.NewWriter(f)
-		w.Write([]string{"folder", "target", "uid", "date", "from", "subject", "message_id"})
+		w.Write([]string{"folder", "target", "uid", "date", "from", "subject", "message_id", "problem", "detail"})
 		for _, m := range rep.Missing {
-			w.Write([]string{m.Folder, m.Target, fmt.Sprint(m.UID), m.Date.Format(time.RFC3339), m.From, m.Subject, m.MessageID})
+			w.Write([]string{m.Folder, m.Target, fmt.Sprint(m.UID), m.Date.Format(time.RFC3339), m.From, m.Subject, m.MessageID, m.Problem, m.Detail})
 		}
 		w.Flush()
 		return w.Error()
