@@ -244,13 +244,36 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 	started := time.Now()
 	b.mu.Lock()
 	startGen := b.gen
+	count := uint32(len(b.msgs))
 	b.mu.Unlock()
 	srvName := b.server()
+	condStore := a.pool.Caps().Has(imap.CapCondStore)
+	if sweep && condStore && f.ModSeq != 0 {
+		// RFC 7162: nothing changed in the folder (no flag, no expunge, no
+		// new message) when HIGHESTMODSEQ, UIDNEXT and the count are what
+		// the mirror last saw: one STATUS instead of a sweep.
+		same := false
+		err := a.pool.Do(ctx, func(c *imapclient.Client) error {
+			st, err := c.Status(srvName, &imap.StatusOptions{NumMessages: true, UIDNext: true, UIDValidity: true, HighestModSeq: true}).Wait()
+			if err != nil {
+				return err
+			}
+			same = st.UIDValidity == f.UIDValidity && st.HighestModSeq == f.ModSeq && uint32(st.UIDNext) == f.UIDNext &&
+				st.NumMessages != nil && *st.NumMessages == count
+			return nil
+		})
+		if err == nil && same {
+			b.synced = started
+			return nil
+		}
+	}
+	var modSeq uint64
 	err = a.pool.Do(ctx, func(c *imapclient.Client) error {
-		sd, err := c.Select(srvName, &imap.SelectOptions{ReadOnly: true}).Wait()
+		sd, err := c.Select(srvName, &imap.SelectOptions{ReadOnly: true, CondStore: condStore}).Wait()
 		if err != nil {
 			return err
 		}
+		modSeq = sd.HighestModSeq
 		f, err := a.db.Folder(name)
 		if err != nil {
 			return err
@@ -343,6 +366,19 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 	})
 	if err == nil && sweep {
 		b.synced = started // (under syncMu)
+		if modSeq != f.ModSeq || !condStore {
+			if !condStore {
+				modSeq = 0
+			}
+			_ = a.db.Update(func(tx *store.Tx) error {
+				sf, err := tx.Folder(name)
+				if err != nil || sf.ModSeq == modSeq {
+					return err
+				}
+				sf.ModSeq = modSeq
+				return tx.PutFolder(sf)
+			})
+		}
 	}
 	return err
 }
@@ -567,17 +603,35 @@ func (a *Account) remoteStore(b *mailbox, uids []imap.UID, op *imap.StoreFlags) 
 	ctx, cancel := a.remoteCtx()
 	defer cancel()
 	newFlags := map[imap.UID][]string{}
-	err := a.pool.DoSelected(ctx, b.server(), false, true, func(c *imapclient.Client) error {
-		msgs, err := c.Store(imap.UIDSetNum(uids...), &imap.StoreFlags{Op: op.Op, Flags: op.Flags}, nil).Collect()
-		if err != nil {
+	err := a.pool.DoSelected(ctx, b.server(), false, false, func(c *imapclient.Client) error {
+		store := func(set []imap.UID) error {
+			msgs, err := c.Store(imap.UIDSetNum(set...), &imap.StoreFlags{Op: op.Op, Flags: op.Flags}, nil).Collect()
+			for _, m := range msgs {
+				if m.UID != 0 && m.Flags != nil {
+					newFlags[m.UID] = flagStrings(m.Flags)
+				}
+			}
 			return err
 		}
-		for _, m := range msgs {
-			if m.UID != 0 && m.Flags != nil {
-				newFlags[m.UID] = flagStrings(m.Flags)
+		if err := store(uids); err != nil {
+			return err
+		}
+		// A pooled connection may not have been told of the newest
+		// messages yet: those it did not answer for are tried once more
+		// after a NOOP (a selection reused without one saves a round trip).
+		var missing []imap.UID
+		for _, u := range uids {
+			if _, ok := newFlags[u]; !ok {
+				missing = append(missing, u)
 			}
 		}
-		return nil
+		if len(missing) == 0 {
+			return nil
+		}
+		if err := c.Noop().Wait(); err != nil {
+			return err
+		}
+		return store(missing)
 	})
 	if err != nil {
 		return upstreamErr("STORE", b.name, err)
@@ -618,7 +672,7 @@ func (a *Account) remoteStore(b *mailbox, uids []imap.UID, op *imap.StoreFlags) 
 // remoteExpunge removes uids on the server (UID EXPUNGE, so that other
 // clients' \Deleted messages are left alone), then from the mirror.
 func (a *Account) remoteExpunge(b *mailbox, uids []imap.UID) error {
-	return a.remoteRemove(b, uids, "EXPUNGE", expungeUIDs)
+	return a.remoteRemove(b, uids, "EXPUNGE", false, expungeUIDs)
 }
 
 // expungeUIDs removes uids from the selected mailbox and nothing else:
@@ -626,8 +680,34 @@ func (a *Account) remoteExpunge(b *mailbox, uids []imap.UID) error {
 // would also remove what the user (on another device) marked \Deleted:
 // those get the flag taken off for the EXPUNGE and put back after.
 func expungeUIDs(c *imapclient.Client, set imap.UIDSet) error {
-	if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+	// Not .SILENT: the answers say which UIDs this (pooled, possibly
+	// behind) connection knows; for the others a NOOP first.
+	marked := map[imap.UID]bool{}
+	mark := func(s imap.UIDSet) error {
+		msgs, err := c.Store(s, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Collect()
+		for _, m := range msgs {
+			marked[m.UID] = true
+		}
 		return err
+	}
+	if err := mark(set); err != nil {
+		return err
+	}
+	var missing imap.UIDSet
+	for _, r := range set {
+		for u := r.Start; u <= r.Stop && u != 0; u++ {
+			if !marked[u] {
+				missing.AddNum(u)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		if err := c.Noop().Wait(); err != nil {
+			return err
+		}
+		if err := mark(missing); err != nil {
+			return err
+		}
 	}
 	if c.Caps().Has(imap.CapUIDPlus) || c.Caps().Has(imap.CapIMAP4rev2) {
 		return c.UIDExpunge(set).Close()
@@ -658,7 +738,9 @@ func expungeUIDs(c *imapclient.Client, set imap.UIDSet) error {
 
 // remoteRemove takes uids out of the upstream folder b with op (run with
 // b selected read-write), then out of the mirror.
-func (a *Account) remoteRemove(b *mailbox, uids []imap.UID, opName string, op func(c *imapclient.Client, set imap.UIDSet) error) error {
+// fresh asks for a NOOP before op when the connection's selection is
+// reused (op cannot tell which UIDs the connection does not know yet).
+func (a *Account) remoteRemove(b *mailbox, uids []imap.UID, opName string, fresh bool, op func(c *imapclient.Client, set imap.UIDSet) error) error {
 	if len(uids) == 0 {
 		return nil
 	}
@@ -691,7 +773,7 @@ func (a *Account) remoteRemove(b *mailbox, uids []imap.UID, opName string, op fu
 	}
 	b.mu.Unlock()
 	var kept map[imap.UID][]byte
-	err := a.pool.DoSelected(ctx, b.server(), false, true, func(c *imapclient.Client) error {
+	err := a.pool.DoSelected(ctx, b.server(), false, fresh, func(c *imapclient.Client) error {
 		if len(keep) > 0 {
 			kept = fetchBodiesOn(c, keep)
 			b.mu.Lock()

@@ -492,7 +492,7 @@ func (s *Session) moveOnServer(w *imapserver.MoveWriter, v *view, numSet imap.Nu
 	}
 	var data *imap.CopyData
 	dstName := db.server()
-	err = s.a.remoteRemove(b, uids, "MOVE", func(c *imapclient.Client, set imap.UIDSet) error {
+	err = s.a.remoteRemove(b, uids, "MOVE", true, func(c *imapclient.Client, set imap.UIDSet) error {
 		d, err := c.Move(set, dstName).Wait()
 		if d != nil {
 			src, _ := d.SourceUIDs.(imap.UIDSet)

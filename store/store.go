@@ -140,6 +140,9 @@ type Folder struct {
 	// ServerName is the folder's name on the server when it differs from
 	// Name (another delimiter or a namespace prefix such as "INBOX.").
 	ServerName string `json:"server_name,omitempty"`
+	// ModSeq is the server's HIGHESTMODSEQ (RFC 7162) when the mirror was
+	// last brought fully up to date; 0 = unknown or no CONDSTORE.
+	ModSeq uint64 `json:"modseq,omitempty"`
 
 	// Scan state of an mbox-backed folder.
 	ScanEnd   int64  `json:"scan_end,omitempty"`   // offset up to which the file is indexed
