@@ -251,6 +251,16 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 		if err != nil {
 			return err
 		}
+		if sd.UIDNext == 0 {
+			// Courier leaves [UIDNEXT] out of its SELECT answer (RFC 3501
+			// requires it): ask STATUS. Without an answer applyRemote
+			// still keeps UIDNEXT above every UID it has seen.
+			if st, err := c.Status(srvName, &imap.StatusOptions{UIDNext: true}).Wait(); err == nil {
+				sd.UIDNext = st.UIDNext
+			} else if !errors.As(err, new(*imap.Error)) {
+				return err
+			}
+		}
 		f, err := a.db.Folder(name)
 		if err != nil {
 			return err
@@ -451,6 +461,9 @@ func (a *Account) applyRemote(b *mailbox, startGen uint64, present map[uint32][]
 				}
 			}
 		}
+		for _, m := range adds {
+			uidNext = max(uidNext, m.UID+1) // (a server that did not say)
+		}
 		if uidNext > f.UIDNext {
 			f.UIDNext = uidNext
 		}
@@ -465,6 +478,9 @@ func (a *Account) applyRemote(b *mailbox, startGen uint64, present map[uint32][]
 	}
 	if uidNext < b.uidNext {
 		uidNext = b.uidNext
+	}
+	for _, m := range adds {
+		uidNext = max(uidNext, m.UID+1) // (a server that did not say)
 	}
 	b.appendLocked(adds, uidNext)
 	return nil
