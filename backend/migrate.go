@@ -206,7 +206,7 @@ func (a *Account) PlanMigration(ctx context.Context, o MigrateOptions) (*Plan, e
 	if a.pool == nil {
 		return nil, ErrNoUpstream
 	}
-	if err := a.SyncFolders(ctx); err != nil {
+	if err := a.withBackoff(ctx, "folder list", func() error { return a.SyncFolders(ctx) }); err != nil {
 		return nil, err
 	}
 	local, remote, err := a.legacyFolders(o.Folders)
@@ -248,12 +248,16 @@ func (a *Account) PlanMigration(ctx context.Context, o MigrateOptions) (*Plan, e
 		onServer := map[int]bool{}
 		if ok {
 			if !synced[target] {
-				if err := a.SyncRemote(ctx, target); err != nil {
+				if err := a.withBackoff(ctx, "sync", func() error { return a.SyncRemote(ctx, target) }); err != nil {
 					return nil, upstreamErr("sync", target, err)
 				}
 				synced[target] = true
 			}
-			found, err := a.onServer(ctx, rid, target, msgs)
+			var found map[int]bool
+			err := a.withBackoff(ctx, "fetch", func() (err error) {
+				found, err = a.onServer(ctx, rid, target, msgs)
+				return err
+			})
 			if err != nil {
 				return nil, err
 			}
@@ -284,7 +288,12 @@ func (a *Account) PlanMigration(ctx context.Context, o MigrateOptions) (*Plan, e
 		plan.Folders = append(plan.Folders, fp)
 		plan.Need += fp.UploadBytes
 	}
-	used, limit, known, err := a.Quota(ctx)
+	var used, limit int64
+	var known bool
+	err = a.withBackoff(ctx, "quota", func() (err error) {
+		used, limit, known, err = a.Quota(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, upstreamErr("GETQUOTAROOT", "INBOX", err)
 	}
@@ -460,21 +469,51 @@ func retryable(err error) bool {
 		case "THROTTLED", imap.ResponseCodeLimit, imap.ResponseCodeUnavailable, imap.ResponseCodeInUse:
 			return true
 		}
-		return strings.Contains(strings.ToLower(ie.Text), "try again") || strings.Contains(strings.ToLower(ie.Text), "throttl")
+		text := strings.ToLower(ie.Text)
+		// Exchange says "Server Unavailable. 15" and "Request is
+		// throttled. Suggested Backoff Time: …", without a code.
+		return strings.Contains(text, "try again") || strings.Contains(text, "throttl") || strings.Contains(text, "unavailable")
 	}
 	return true // network errors: the pool reconnects
 }
 
+// withBackoff runs op (what names it in the log) until it succeeds, fails
+// for good, or has failed migrateRetries times: provider throttling, a
+// server that sheds load and a lost connection are waited out
+// (upstream.Backoff) instead of ending the run. Throttling hits any
+// command — the syncs and fetches around the uploads too, not only APPEND.
+func (a *Account) withBackoff(ctx context.Context, what string, op func() error) error {
+	var err error
+	for attempt := 0; attempt < migrateRetries; attempt++ {
+		if attempt > 0 {
+			wait := upstream.Backoff(attempt)
+			a.log.Info("server busy or connection lost, slowing down", "op", what, "wait", wait, "err", err)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err = op(); err == nil || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
 func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOptions, fr *FolderResult, progress func(n int, b, uploaded int64, folderDone int)) error {
 	if fp.Create {
-		if err := a.remoteFolderOp("CREATE", fp.Target, func(c *imapclient.Client) error {
-			err := c.Create(a.srv(fp.Target), nil).Wait()
-			var ie *imap.Error
-			if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
-				return nil
-			}
-			return err
-		}); err != nil {
+		err := a.withBackoff(ctx, "create", func() error {
+			return a.remoteFolderOp("CREATE", fp.Target, func(c *imapclient.Client) error {
+				err := c.Create(a.srv(fp.Target), nil).Wait()
+				var ie *imap.Error
+				if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
+					return nil
+				}
+				return err
+			})
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -529,10 +568,14 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 		}
 		// Already on the server (content proven against the mirror, which
 		// the plan synced): nothing to read or send.
-		if err := a.syncRemote(ctx, fp.Target, false); err != nil {
+		if err := a.withBackoff(ctx, "sync", func() error { return a.syncRemote(ctx, fp.Target, false) }); err != nil {
 			return upstreamErr("sync", fp.Target, err)
 		}
-		there, err := a.onServer(ctx, tf.ID, fp.Target, batch)
+		var there map[int]bool
+		err = a.withBackoff(ctx, "fetch", func() (err error) {
+			there, err = a.onServer(ctx, tf.ID, fp.Target, batch)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -680,7 +723,7 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 		}
 	}
 	// In-flight APPENDs of an interrupted earlier run have landed by now.
-	if err := a.repairDuplicates(ctx, fp.Target); err != nil {
+	if err := a.withBackoff(ctx, "duplicate check", func() error { return a.repairDuplicates(ctx, fp.Target) }); err != nil {
 		return fmt.Errorf("removing duplicates in %q: %w", fp.Target, err)
 	}
 	return nil
@@ -789,7 +832,7 @@ func (a *Account) Verify(ctx context.Context, o MigrateOptions) (*VerifyReport, 
 	if a.pool == nil {
 		return nil, ErrNoUpstream
 	}
-	if err := a.SyncFolders(ctx); err != nil {
+	if err := a.withBackoff(ctx, "folder list", func() error { return a.SyncFolders(ctx) }); err != nil {
 		return nil, err
 	}
 	local, remote, err := a.legacyFolders(o.Folders)
@@ -839,7 +882,11 @@ func (a *Account) Verify(ctx context.Context, o MigrateOptions) (*VerifyReport, 
 		for _, l := range ls {
 			want[l.hfp] = true
 		}
-		server, err := a.readServer(ctx, target, want, o)
+		var server map[message.FP][]serverMsg
+		err := a.withBackoff(ctx, "verify", func() (err error) {
+			server, err = a.readServer(ctx, target, want, o)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
