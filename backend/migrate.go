@@ -505,7 +505,7 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 	if fp.Create {
 		err := a.withBackoff(ctx, "create", func() error {
 			return a.remoteFolderOp("CREATE", fp.Target, func(c *imapclient.Client) error {
-				err := c.Create(a.srv(fp.Target), nil).Wait()
+				err := a.createOnServer(c, fp.Target, nil)
 				var ie *imap.Error
 				if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
 					return nil

@@ -19,10 +19,19 @@ package backend
 // "a／b", and a bridge level "v1.2" (a Thunderbird folder migrated to a
 // "." server) is created as "v1．2". The mapping is one-to-one, so every
 // name survives the round trip.
+//
+// Some servers with "/" as their delimiter still refuse "." in a name:
+// Dovecot with its default Maildir++ layout keeps folders as ".a.b"
+// directories and answers CREATE "v1.2" with "Character not allowed in
+// mailbox name: '.'". The first such refusal is answered by trying the
+// name with "．" (createOnServer): when the server takes that, the bridge
+// writes "." full-width on that server from then on (srvNames.NoDot, kept
+// in the store), exactly as on a "." server.
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -35,6 +44,9 @@ import (
 type srvNames struct {
 	Prefix string `json:"prefix"` // personal namespace prefix, e.g. "INBOX."
 	Delim  rune   `json:"delim"`  // the server's hierarchy delimiter; 0 = flat
+	// NoDot: the server refuses "." in a name although its delimiter is
+	// "/" (learned from a refused CREATE): "." is written "．" there.
+	NoDot bool `json:"no_dot,omitempty"`
 }
 
 // defaultNames is what a server without NAMESPACE and "/" looks like.
@@ -65,6 +77,9 @@ func (n srvNames) toBridge(server string) (string, bool) {
 		}
 	}
 	if n.Delim == 0 || n.Delim == '/' {
+		if n.NoDot {
+			rest = strings.ReplaceAll(rest, string(fullWidth('.')), ".")
+		}
 		return canonInbox(rest), true
 	}
 	levels := strings.Split(rest, string(n.Delim))
@@ -81,6 +96,9 @@ func (n srvNames) toServer(bridge string) string {
 		return "INBOX"
 	}
 	if n.Delim == 0 || n.Delim == '/' {
+		if n.NoDot {
+			bridge = strings.ReplaceAll(bridge, ".", string(fullWidth('.')))
+		}
 		return n.Prefix + bridge
 	}
 	levels := strings.Split(bridge, "/")
@@ -151,6 +169,14 @@ func (a *Account) learnNames(ctx context.Context, c *imapclient.Client, list []*
 	if n.Delim == 0 && n.Prefix != "" {
 		n.Delim = rune(n.Prefix[len(n.Prefix)-1])
 	}
+	// What was learned from refusals stays (NAMESPACE does not say it).
+	n.NoDot = a.names().NoDot && (n.Delim == 0 || n.Delim == '/')
+	a.setNames(n)
+	return n
+}
+
+// setNames makes n the server's naming and remembers it in the store.
+func (a *Account) setNames(n srvNames) {
 	a.namesMu.Lock()
 	changed := a.srvNaming == nil || *a.srvNaming != n
 	a.srvNaming = &n
@@ -160,9 +186,48 @@ func (a *Account) learnNames(ctx context.Context, c *imapclient.Client, list []*
 		if err := a.db.Update(func(tx *store.Tx) error { return tx.Set(namesKey, v) }); err != nil {
 			a.log.Warn("remember the server's folder naming", "err", err)
 		}
-		a.log.Info("upstream folder naming", "prefix", n.Prefix, "delimiter", string(n.Delim))
+		a.log.Info("upstream folder naming", "prefix", n.Prefix, "delimiter", string(n.Delim), "no_dot", n.NoDot)
 	}
-	return n
+}
+
+// noDotRetry reports whether a refused CREATE or RENAME to the bridge
+// name name is worth one more try with "." written full-width (see the
+// package notes above), and returns that naming.
+func (a *Account) noDotRetry(err error, name string) (srvNames, bool) {
+	n := a.names()
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || n.NoDot || (n.Delim != '/' && n.Delim != 0) || !strings.Contains(name, ".") {
+		return n, false
+	}
+	n.NoDot = true
+	return n, true
+}
+
+// createOnServer creates bridge folder name on the server (c is a
+// borrowed connection), learning NoDot from a refusal.
+func (a *Account) createOnServer(c *imapclient.Client, name string, opts *imap.CreateOptions) error {
+	err := c.Create(a.srv(name), opts).Wait()
+	if n, retry := a.noDotRetry(err, name); retry {
+		if c.Create(n.toServer(name), opts).Wait() == nil {
+			a.setNames(n)
+			return nil
+		}
+	}
+	return err
+}
+
+// renameOnServer renames bridge folder oldName to newName on the server,
+// learning NoDot from a refusal.
+func (a *Account) renameOnServer(c *imapclient.Client, oldName, newName string, opts *imap.RenameOptions) error {
+	srvOld := a.srv(oldName)
+	err := c.Rename(srvOld, a.srv(newName), opts).Wait()
+	if n, retry := a.noDotRetry(err, newName); retry {
+		if c.Rename(srvOld, n.toServer(newName), opts).Wait() == nil {
+			a.setNames(n)
+			return nil
+		}
+	}
+	return err
 }
 
 // srv returns the server's name of bridge folder name.

@@ -226,8 +226,7 @@ func (s *Session) Create(name string, options *imap.CreateOptions) error {
 		return s.noUpstream(name)
 	}
 	if !s.a.isLocal(name) {
-		srvName := s.a.srv(name)
-		return s.a.remoteFolderOp("CREATE", name, func(c *imapclient.Client) error { return c.Create(srvName, options).Wait() })
+		return s.a.remoteFolderOp("CREATE", name, func(c *imapclient.Client) error { return s.a.createOnServer(c, name, options) })
 	}
 	if err := validName(name); err != nil {
 		return err
@@ -323,8 +322,7 @@ func (s *Session) Rename(oldName, newName string, options *imap.RenameOptions) e
 		if s.unknown(oldName) {
 			return s.noUpstream(oldName)
 		}
-		srvOld, srvNew := s.a.srv(oldName), s.a.srv(newName)
-		return s.a.remoteFolderOp("RENAME", oldName, func(c *imapclient.Client) error { return c.Rename(srvOld, srvNew, options).Wait() })
+		return s.a.remoteFolderOp("RENAME", oldName, func(c *imapclient.Client) error { return s.a.renameOnServer(c, oldName, newName, options) })
 	}
 	if lo != ln {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "folders can't be renamed between the server and the local archive; copy or move the messages instead"}
