@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,11 +45,26 @@ func newRemoteEnv(t *testing.T, users []testenv.DovecotUser, sources ...Source) 
 
 // dovecotPool makes upstream pools for dc's first user.
 func dovecotPool(t *testing.T, dc *testenv.Dovecot) func() *upstream.Pool {
-	user := dc.Users[0]
+	return serverPool(t, dc, dc.Users[0].Name)
+}
+
+// serverPool makes upstream pools for user of any test server (Dovecot,
+// Courier, Cyrus, the provider emulators): plain IMAP on loopback, the
+// password login every one of them offers.
+func serverPool(t *testing.T, srv testenv.Server, user string) func() *upstream.Pool {
+	host, portText, err := net.SplitHostPort(srv.IMAPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := srv.Password(t, user)
 	return func() *upstream.Pool {
 		pool, err := upstream.New(upstream.Options{
-			Host: "127.0.0.1", Port: dc.IMAPPort, TLS: "none", Username: user.Name,
-			Password:       func(context.Context) (string, error) { return user.Password, nil },
+			Host: host, Port: port, TLS: upstream.TLSNone, Username: user,
+			Password:       func(context.Context) (string, error) { return password, nil },
 			MaxConnections: 4,
 			Logger:         slog.New(slog.DiscardHandler),
 		})
@@ -57,6 +74,25 @@ func dovecotPool(t *testing.T, dc *testenv.Dovecot) func() *upstream.Pool {
 		return pool
 	}
 }
+
+// bridgeEnv is a bridge (account, front door, upstream pool) over the
+// given archive sources and user's account on any test server.
+type bridgeEnv struct {
+	*env
+	srv  testenv.Server
+	user string
+}
+
+func newBridgeEnv(t *testing.T, srv testenv.Server, user string, sources ...Source) *bridgeEnv {
+	t.Helper()
+	e := &env{t: t, dataDir: t.TempDir(), sources: sources, newRemote: serverPool(t, srv, user)}
+	e.start()
+	t.Cleanup(e.stop)
+	return &bridgeEnv{env: e, srv: srv, user: user}
+}
+
+// serverClient is a client of the server itself, logged in as the user.
+func (be *bridgeEnv) serverClient() *imapclient.Client { return be.srv.Client(be.t, be.user) }
 
 func (re *remoteEnv) dovecotClient() *imapclient.Client { return re.dc.Client(re.t, re.user) }
 
