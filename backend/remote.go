@@ -1032,6 +1032,17 @@ func (a *Account) appendSome(ctx context.Context, folder string, items []uploadI
 			}
 			return nil
 		}
+		// A server without LITERAL+ or LITERAL- answers every APPEND with
+		// "+" before the message: pipelining saves at most one round trip
+		// then, and with Courier it costs a stall per message (the tagged
+		// OK and the next "+" go out as two segments, the second held by
+		// Nagle until our delayed ACK: 40 ms on Linux, 200 ms on Windows;
+		// 43 ms/message measured against 2 ms one at a time). One in
+		// flight there.
+		depth := uploadPipeline
+		if caps := c.Caps(); !caps.Has(imap.CapLiteralPlus) && !caps.Has(imap.CapLiteralMinus) {
+			depth = 1
+		}
 		for n := 0; n < uploadBatch; n++ {
 			i, ok := <-next
 			if !ok {
@@ -1050,7 +1061,7 @@ func (a *Account) appendSome(ctx context.Context, folder string, items []uploadI
 				return err
 			}
 			q[len(q)-1].cmd = cmd
-			if len(q) >= uploadPipeline {
+			if len(q) >= depth {
 				if err := wait(q[0]); err != nil {
 					return err
 				}
