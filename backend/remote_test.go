@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,7 +52,12 @@ func dovecotPool(t *testing.T, dc *testenv.Dovecot) func() *upstream.Pool {
 // serverPool makes upstream pools for user of any test server (Dovecot,
 // Courier, Cyrus, the provider emulators): plain IMAP on loopback, the
 // password login every one of them offers.
-func serverPool(t *testing.T, srv testenv.Server, user string) func() *upstream.Pool {
+func serverPool(t testing.TB, srv testenv.Server, user string) func() *upstream.Pool {
+	return serverPoolN(t, srv, user, 4)
+}
+
+// serverPoolN is serverPool with maxConns connections.
+func serverPoolN(t testing.TB, srv testenv.Server, user string, maxConns int) func() *upstream.Pool {
 	host, portText, err := net.SplitHostPort(srv.IMAPAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -65,14 +71,23 @@ func serverPool(t *testing.T, srv testenv.Server, user string) func() *upstream.
 		pool, err := upstream.New(upstream.Options{
 			Host: host, Port: port, TLS: upstream.TLSNone, Username: user,
 			Password:       func(context.Context) (string, error) { return password, nil },
-			MaxConnections: 4,
-			Logger:         slog.New(slog.DiscardHandler),
+			MaxConnections: maxConns,
+			Logger:         dbgLogger(),
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return pool
 	}
+}
+
+// dbgLogger is the bridge's and the pool's logger in tests: silent, or
+// with POPBRIDGE_TEST_LOG=1 everything on stderr.
+func dbgLogger() *slog.Logger {
+	if os.Getenv("POPBRIDGE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // bridgeEnv is a bridge (account, front door, upstream pool) over the
