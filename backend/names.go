@@ -68,26 +68,37 @@ func (n srvNames) toBridge(server string) (string, bool) {
 	}
 	rest := server
 	if n.Prefix != "" {
-		if !strings.HasPrefix(strings.ToUpper(server), strings.ToUpper(n.Prefix)) {
+		if len(server) <= len(n.Prefix) || !strings.EqualFold(server[:len(n.Prefix)], n.Prefix) {
 			return "", false
 		}
 		rest = server[len(n.Prefix):]
-		if rest == "" {
-			return "", false
-		}
 	}
+	var levels []string
 	if n.Delim == 0 || n.Delim == '/' {
 		if n.NoDot {
 			rest = strings.ReplaceAll(rest, string(fullWidth('.')), ".")
 		}
-		return canonInbox(rest), true
+		levels = strings.Split(rest, "/")
+	} else {
+		levels = strings.Split(rest, string(n.Delim))
+		for i, l := range levels {
+			l = strings.ReplaceAll(l, "/", string(fullWidth('/')))
+			levels[i] = strings.ReplaceAll(l, string(fullWidth(n.Delim)), string(n.Delim))
+		}
 	}
-	levels := strings.Split(rest, string(n.Delim))
-	for i, l := range levels {
-		l = strings.ReplaceAll(l, "/", string(fullWidth('/')))
-		levels[i] = strings.ReplaceAll(l, string(fullWidth(n.Delim)), string(n.Delim))
+	if n.inboxPrefix() && strings.EqualFold(levels[0], "INBOX") {
+		// A folder named "Inbox" below the prefix ("INBOX.Inbox") is not
+		// INBOX: it is shown below it ("INBOX/Inbox"), as toServer maps
+		// "INBOX/X" to the prefix's "X".
+		return "INBOX/" + strings.Join(levels, "/"), true
 	}
 	return canonInbox(strings.Join(levels, "/")), true
+}
+
+// inboxPrefix reports a personal namespace below INBOX ("INBOX." on
+// Courier and Cyrus): INBOX's children are the namespace's folders.
+func (n srvNames) inboxPrefix() bool {
+	return n.Delim != 0 && strings.EqualFold(n.Prefix, "INBOX"+string(n.Delim))
 }
 
 // toServer maps a bridge name to the server's.
@@ -95,15 +106,16 @@ func (n srvNames) toServer(bridge string) string {
 	if bridge == "INBOX" {
 		return "INBOX"
 	}
-	if n.Delim == 0 || n.Delim == '/' {
-		if n.NoDot {
-			bridge = strings.ReplaceAll(bridge, ".", string(fullWidth('.')))
-		}
-		return n.Prefix + bridge
-	}
 	levels := strings.Split(bridge, "/")
-	if len(levels) > 1 && levels[0] == "INBOX" && strings.EqualFold(n.Prefix, "INBOX"+string(n.Delim)) {
+	if len(levels) > 1 && levels[0] == "INBOX" && n.inboxPrefix() {
 		levels = levels[1:] // "INBOX/X" is the server's "INBOX.X"
+	}
+	if n.Delim == 0 || n.Delim == '/' {
+		name := strings.Join(levels, "/")
+		if n.NoDot {
+			name = strings.ReplaceAll(name, ".", string(fullWidth('.')))
+		}
+		return n.Prefix + name
 	}
 	for i, l := range levels {
 		l = strings.ReplaceAll(l, string(n.Delim), string(fullWidth(n.Delim)))
