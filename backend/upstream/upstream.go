@@ -162,6 +162,7 @@ type Pool struct {
 	authErr   *Error // last rejected login, while authFails > 0
 	authFails int
 	authUntil time.Time
+	mended    map[string]bool // respFilter repairs already logged
 
 	// Test hooks, set before first use.
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
