@@ -1091,7 +1091,8 @@ func confMigrate(t *testing.T, cs *confServer, user string) {
 // confProviderLimits (Gmail and Microsoft 365): a message above the
 // provider's size limit is reported by name and the rest goes on;
 // throttling and transient failures are backed off and the migration
-// completes.
+// completes; Gmail's daily upload limit stops the run with a reason, and
+// the next run does the rest.
 func confProviderLimits(t *testing.T, cs *confServer, _ string) {
 	var content strings.Builder
 	for i := 1; i <= 6; i++ {
@@ -1150,6 +1151,33 @@ func confProviderLimits(t *testing.T, cs *confServer, _ string) {
 	}
 	srv.SetLimits(imapemu.Limits{MaxMessageSize: 16 << 10})
 	holds(t, "Throttled", srv.Messages(t, "alice", "Throttled"), want...)
+
+	if cs.name != "gmail" {
+		return
+	}
+	// Gmail's daily upload limit: the run stops, says why, and records
+	// what arrived; the next day's run does the rest.
+	today := srv.Usage(t, "alice").UploadedToday // (the runs above)
+	srv.SetLimits(imapemu.Limits{MaxMessageSize: 16 << 10, UploadBytesPerDay: today + 600})
+	o3 := MigrateOptions{Mapping: map[string]string{"Local/Archive": "Daily"}}
+	plan3, err := be.acct.PlanMigration(ctx, o3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res3, err := be.acct.Migrate(ctx, plan3, o3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day1 := srv.Messages(t, "alice", "Daily")
+	if res3.Complete || !strings.Contains(res3.Stopped, "daily upload limit") || res3.Folders[0].Uploaded != len(day1) || len(day1) == 0 || len(day1) >= 5 {
+		t.Errorf("migrate over the daily limit: %+v, %d messages on the server", res3, len(day1))
+	}
+	srv.SetLimits(imapemu.Limits{MaxMessageSize: 16 << 10})
+	_, res4 := mustMigrate(t, be.acct, o3)
+	if f := res4.Folders[0]; f.Uploaded != 5-len(day1) || f.Already != len(day1) || f.Failed != 1 {
+		t.Errorf("the next day's migrate: %+v", f)
+	}
+	holds(t, "Daily", srv.Messages(t, "alice", "Daily"), want...)
 }
 
 func throttledText(kind string) string {

@@ -406,6 +406,12 @@ func (a *Account) Migrate(ctx context.Context, plan *Plan, o MigrateOptions) (*M
 				res.Folders = append(res.Folders, fr)
 				break
 			}
+			if overQuota(err) {
+				// Every other folder would be refused the same way.
+				res.Stopped = fmt.Sprintf("the server takes no more mail now: %s; what was uploaded is recorded; free space on the server, or run migrate again tomorrow if this is the provider's daily upload limit", errText(err))
+				res.Folders = append(res.Folders, fr)
+				break
+			}
 			if ctx.Err() != nil {
 				res.Folders = append(res.Folders, fr)
 				res.Elapsed = time.Since(start)
@@ -475,6 +481,13 @@ func retryable(err error) bool {
 		return strings.Contains(text, "try again") || strings.Contains(text, "throttl") || strings.Contains(text, "unavailable")
 	}
 	return true // network errors: the pool reconnects
+}
+
+// overQuota reports the server's [OVERQUOTA]: a full mailbox, or a
+// provider's daily upload limit (Gmail).
+func overQuota(err error) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie) && ie.Code == imap.ResponseCodeOverQuota
 }
 
 // withBackoff runs op (what names it in the log) until it succeeds, fails
@@ -616,7 +629,7 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 		}
 		lastErr := make([]error, len(items))
 		var uploadedBytes int64
-		var retryErr error
+		var retryErr, stop error
 		for attempt := 0; len(pending) > 0 && attempt < migrateRetries; attempt++ {
 			if attempt > 0 {
 				wait := upstream.Backoff(attempt)
@@ -636,15 +649,23 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 				sub[j] = items[i]
 			}
 			got, errs, err := a.uploadItems(ctx, tb, sub, uploadDedup, false)
-			var ie *imap.Error
-			if errors.As(err, &ie) && ie.Code == "OVERQUOTA" {
-				return err
+			// A full mailbox or a provider's daily limit ([OVERQUOTA]):
+			// what arrived is recorded below, the rest stays local and
+			// the run stops (Migrate says why).
+			full := overQuota(err)
+			for _, e := range errs {
+				if overQuota(e) {
+					full, err = true, e
+				}
 			}
 			var next []int
 			for j, i := range pending {
 				if got != nil && got[j] != 0 {
 					out[i] = got[j]
 					uploadedBytes += int64(len(items[i].body))
+					continue
+				}
+				if full {
 					continue
 				}
 				e := err
@@ -664,6 +685,10 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 				}
 			}
 			pending = next
+			if full {
+				stop = err
+				break
+			}
 		}
 		for _, i := range pending {
 			fail(srcs[i], fmt.Sprintf("not confirmed after %d tries: %s", migrateRetries, errText(lastErr[i])))
@@ -718,6 +743,9 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 		a.addUploadedToday(uploadedBytes)
 		folderDone += len(batch)
 		progress(len(batch), size, uploadedBytes, folderDone)
+		if stop != nil {
+			return stop
+		}
 		if len(pending) > 0 && retryErr != nil {
 			return fmt.Errorf("%d messages could not be uploaded after %d tries: %w", len(pending), migrateRetries, retryErr)
 		}
