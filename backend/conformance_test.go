@@ -64,7 +64,8 @@ type confKind struct {
 
 type confUser struct {
 	name  string
-	quota int64
+	quota int64 // storage quota in bytes
+	msgs  int64 // message-count quota
 }
 
 // confServer is a running server of a kind.
@@ -111,7 +112,7 @@ func confUsers() []confUser {
 		}
 		out = append(out, u)
 	}
-	return append(out, confUser{name: "noquota"})
+	return append(out, confUser{name: "noquota"}, confUser{name: "msgquota", msgs: 2})
 }
 
 func emuUsers(users []confUser) []imapemu.User {
@@ -132,7 +133,7 @@ func confKinds() []*confKind {
 			start: func(t testing.TB, users []confUser) testenv.Server {
 				var us []testenv.DovecotUser
 				for _, u := range users {
-					us = append(us, testenv.DovecotUser{Name: u.name, Password: u.name + "-pw", QuotaBytes: u.quota})
+					us = append(us, testenv.DovecotUser{Name: u.name, Password: u.name + "-pw", QuotaBytes: u.quota, QuotaMessages: u.msgs})
 				}
 				return testenv.StartDovecot(t, testenv.DovecotOptions{Users: us})
 			},
@@ -143,7 +144,7 @@ func confKinds() []*confKind {
 			start: func(t testing.TB, users []confUser) testenv.Server {
 				var us []testenv.CourierUser
 				for _, u := range users {
-					us = append(us, testenv.CourierUser{Name: u.name, Password: u.name + "-pw", QuotaBytes: u.quota})
+					us = append(us, testenv.CourierUser{Name: u.name, Password: u.name + "-pw", QuotaBytes: u.quota, QuotaMessages: u.msgs})
 				}
 				return testenv.StartCourier(t, testenv.CourierOptions{Users: us, Folders: confFolderSet})
 			},
@@ -157,7 +158,7 @@ func confKinds() []*confKind {
 			start: func(t testing.TB, users []confUser) testenv.Server {
 				var us []testenv.CourierUser
 				for _, u := range users {
-					us = append(us, testenv.CourierUser{Name: u.name, Password: u.name + "-pw"})
+					us = append(us, testenv.CourierUser{Name: u.name, Password: u.name + "-pw", QuotaMessages: u.msgs})
 				}
 				c := testenv.StartCourier(t, testenv.CourierOptions{Users: us, Folders: confFolderSet,
 					Env: map[string]string{"IMAP_CAPABILITY": "IMAP4rev1 CHILDREN NAMESPACE"}})
@@ -178,7 +179,7 @@ func confKinds() []*confKind {
 			start: func(t testing.TB, users []confUser) testenv.Server {
 				var us []testenv.CyrusUser
 				for _, u := range users {
-					us = append(us, testenv.CyrusUser{Name: u.name, Password: u.name + "-pw", QuotaBytes: u.quota})
+					us = append(us, testenv.CyrusUser{Name: u.name, Password: u.name + "-pw", QuotaBytes: u.quota, QuotaMessages: u.msgs})
 				}
 				return testenv.StartCyrus(t, testenv.CyrusOptions{Users: us, Folders: confFolderSet})
 			},
@@ -907,6 +908,31 @@ func confQuotaFlow(t *testing.T, cs *confServer, user string) {
 		t.Fatalf("COPY for a user without a quota: %v", err)
 	}
 	holds(t, "INBOX", sameAsServer(t, nq, nc, cs, "INBOX"), []byte(served(1, "")), []byte(served(2, "")))
+
+	if cs.emulator {
+		return
+	}
+	// A quota the plan cannot see (messages, not bytes; or no QUOTA
+	// at all): the server's own refusal — Dovecot's [OVERQUOTA],
+	// Courier's [ALERT] "You exceeded your mail quota.", Cyrus's "Over
+	// quota" — stops the run with a reason; what arrived is recorded.
+	msrc, _ := mboxSource(t, mbox(1, 2, 3, 4))
+	// (One upload connection: Courier's Maildir++ quota is checked by
+	// each connection on its own, so parallel uploads may pass it.)
+	mq := newBridgeEnvConns(t, cs.srv, "msgquota", 2, msrc)
+	o := MigrateOptions{Mapping: map[string]string{"Local/Archive": "INBOX"}}
+	mplan, err := mq.acct.PlanMigration(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mres, err := mq.acct.Migrate(ctx, mplan, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onServer := cs.srv.Messages(t, "msgquota", "INBOX")
+	if f := mres.Folders[0]; mres.Complete || !strings.Contains(mres.Stopped, "no more mail") || f.Uploaded != 2 || len(onServer) != 2 || f.Failed != 0 {
+		t.Errorf("migrate of 4 messages into a 2-message quota: %+v (%+v), %d on the server", mres, f, len(onServer))
+	}
 }
 
 // mixedArchive writes a Thunderbird "Local Folders" tree: Inbox (with two

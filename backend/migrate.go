@@ -483,11 +483,18 @@ func retryable(err error) bool {
 	return true // network errors: the pool reconnects
 }
 
-// overQuota reports the server's [OVERQUOTA]: a full mailbox, or a
-// provider's daily upload limit (Gmail).
+// overQuota reports the server's [OVERQUOTA] (RFC 5530): a full mailbox,
+// or a provider's daily upload limit (Gmail). Servers without the code
+// say it in words: Courier "NO [ALERT] You exceeded your mail quota.",
+// Cyrus "NO Over quota".
 func overQuota(err error) bool {
 	var ie *imap.Error
-	return errors.As(err, &ie) && ie.Code == imap.ResponseCodeOverQuota
+	if !errors.As(err, &ie) {
+		return false
+	}
+	text := strings.ToLower(ie.Text)
+	return ie.Code == imap.ResponseCodeOverQuota ||
+		ie.Type == imap.StatusResponseTypeNo && strings.Contains(text, "quota") && (strings.Contains(text, "exceed") || strings.Contains(text, "over"))
 }
 
 // withBackoff runs op (what names it in the log) until it succeeds, fails

@@ -100,7 +100,14 @@ type bridgeEnv struct {
 
 func newBridgeEnv(t *testing.T, srv testenv.Server, user string, sources ...Source) *bridgeEnv {
 	t.Helper()
-	e := &env{t: t, dataDir: t.TempDir(), sources: sources, newRemote: serverPool(t, srv, user)}
+	return newBridgeEnvConns(t, srv, user, 4, sources...)
+}
+
+// newBridgeEnvConns is newBridgeEnv with a pool of maxConns connections
+// (the INBOX watcher takes one).
+func newBridgeEnvConns(t *testing.T, srv testenv.Server, user string, maxConns int, sources ...Source) *bridgeEnv {
+	t.Helper()
+	e := &env{t: t, dataDir: t.TempDir(), sources: sources, newRemote: serverPoolN(t, srv, user, maxConns)}
 	e.start()
 	t.Cleanup(e.stop)
 	return &bridgeEnv{env: e, srv: srv, user: user}
