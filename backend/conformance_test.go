@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -32,6 +33,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/popbridge/popbridge/backend/upstream"
 	"github.com/popbridge/popbridge/internal/imapemu"
 	"github.com/popbridge/popbridge/internal/testenv"
 )
@@ -1250,4 +1252,42 @@ func confAppendSameMessageID(t *testing.T, cs *confServer, user string) {
 	}
 	deleteUID(t, c, cs.drafts, old[0].UID)
 	holds(t, cs.drafts, sameAsServer(t, be, c, cs, cs.drafts), v2)
+}
+
+// TestProviderAnswers: how migrate reads the answers the servers of the
+// suite really send (testenv's and imapemu's characterisation tests).
+func TestProviderAnswers(t *testing.T) {
+	no := func(code imap.ResponseCode, text string) error {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: text}
+	}
+	for _, tc := range []struct {
+		name                   string
+		err                    error
+		retry, transient, full bool
+	}{
+		{"gmail throttled", no("THROTTLED", "Too many commands; try again in 1 seconds. (Failure)"), true, true, false},
+		{"gmail unavailable", no(imap.ResponseCodeUnavailable, "Temporary System Problem. Try again later. (Failure)"), true, true, false},
+		{"gmail daily limit", no(imap.ResponseCodeOverQuota, "Account exceeded command or bandwidth limits. (Failure)"), false, false, true},
+		{"gmail too big", &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeTooBig, Text: "Message too large."}, false, false, false},
+		{"m365 throttled", no("", "Request is throttled. Suggested Backoff Time: 500 milliseconds"), true, true, false},
+		{"m365 unavailable", no("", "Server Unavailable. 15"), true, true, false},
+		{"m365 too big", no(imap.ResponseCodeTooBig, "Message size 40000 bytes exceeds the maximum message size of 36700160 bytes."), false, false, false},
+		{"dovecot quota", no(imap.ResponseCodeOverQuota, "Quota exceeded (mailbox for user is full)"), false, false, true},
+		{"courier quota", no(imap.ResponseCodeAlert, "You exceeded your mail quota."), false, false, true},
+		{"cyrus quota", no("", "Over quota"), false, false, true},
+		{"refused", no("", "Message contains bare newlines"), false, false, false},
+		{"lost connection", &upstream.Error{Kind: upstream.KindDisconnected, Err: io.ErrUnexpectedEOF}, true, true, false},
+		{"wrong password", &upstream.Error{Kind: upstream.KindAuth, Err: no(imap.ResponseCodeAuthenticationFailed, "Authentication failed.")}, false, false, false},
+		{"name clash", fmt.Errorf("%w: the server already has a folder named %q", ErrPrefixClash, "Local"), true, false, false},
+	} {
+		if got := retryable(tc.err); got != tc.retry {
+			t.Errorf("%s: retryable %v", tc.name, got)
+		}
+		if got := transient(tc.err); got != tc.transient {
+			t.Errorf("%s: transient %v", tc.name, got)
+		}
+		if got := overQuota(tc.err); got != tc.full {
+			t.Errorf("%s: overQuota %v", tc.name, got)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strings"
 	"time"
@@ -514,11 +515,35 @@ func (a *Account) withBackoff(ctx context.Context, what string, op func() error)
 				return ctx.Err()
 			}
 		}
-		if err = op(); err == nil || !retryable(err) || ctx.Err() != nil {
+		if err = op(); err == nil || !transient(err) || ctx.Err() != nil {
 			return err
 		}
 	}
 	return err
+}
+
+// transient reports an error withBackoff waits out: the server's answers
+// retryable accepts, and a lost, refused or timed-out connection; not a
+// refused login, a name clash or a local failure, which waiting does not
+// mend.
+func transient(err error) bool {
+	var ue *upstream.Error
+	if errors.As(err, &ue) {
+		switch ue.Kind {
+		case upstream.KindDisconnected, upstream.KindTimeout, upstream.KindConnect:
+			return true
+		case upstream.KindProtocol: // a BYE or refusal: its words decide
+			var ie *imap.Error
+			return errors.As(err, &ie) && retryable(err)
+		}
+		return false
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return retryable(err)
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOptions, fr *FolderResult, progress func(n int, b, uploaded int64, folderDone int)) error {
