@@ -211,6 +211,14 @@ func (a *Account) noDotRetry(err error, name string) (srvNames, bool) {
 	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || n.NoDot || (n.Delim != '/' && n.Delim != 0) || !strings.Contains(name, ".") {
 		return n, false
 	}
+	// Only a refusal of the name itself (Dovecot: "[CANNOT] Character not
+	// allowed in mailbox name: '.'"), never one that says the folder
+	// exists: the full-width twin would then be a second folder.
+	text := strings.ToLower(ie.Text)
+	if (ie.Code != "" && ie.Code != imap.ResponseCodeCannot) || strings.Contains(text, "exist") ||
+		!(strings.Contains(text, "name") || strings.Contains(text, "character") || strings.Contains(text, "'.'")) {
+		return n, false
+	}
 	n.NoDot = true
 	return n, true
 }

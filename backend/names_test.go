@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 var (
@@ -153,4 +155,34 @@ func validServerName(n srvNames, srv string) bool {
 		return !strings.EqualFold(first, "INBOX") || first == "INBOX"
 	}
 	return true
+}
+
+// TestNoDotRetry: only a refusal of the name itself makes the bridge try
+// "．" on a '/' server.
+func TestNoDotRetry(t *testing.T) {
+	a := &Account{srvNaming: &srvNames{Delim: '/'}}
+	no := func(code imap.ResponseCode, text string) error {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: text}
+	}
+	for _, tc := range []struct {
+		err   error
+		name  string
+		retry bool
+	}{
+		{no(imap.ResponseCodeCannot, "Character not allowed in mailbox name: '.' (0.001 + 0.000 secs)."), "v1.2", true},
+		{no("", "Invalid mailbox name"), "v1.2", true},
+		{no(imap.ResponseCodeCannot, "Character not allowed in mailbox name: '.'"), "v12", false},
+		{no(imap.ResponseCodeAlreadyExists, "Mailbox already exists"), "v1.2", false},
+		{no("", "Mailbox already exists"), "v1.2", false},
+		{no(imap.ResponseCodeNoPerm, "Permission denied"), "v1.2", false},
+		{no(imap.ResponseCodeOverQuota, "Too many mailboxes"), "v1.2", false},
+	} {
+		if _, got := a.noDotRetry(tc.err, tc.name); got != tc.retry {
+			t.Errorf("%v for %q: retry %v", tc.err, tc.name, got)
+		}
+	}
+	a.srvNaming = &srvNames{Prefix: "INBOX.", Delim: '.'}
+	if _, got := a.noDotRetry(no(imap.ResponseCodeCannot, "Invalid mailbox name"), "v1.2"); got {
+		t.Error("retry on a '.' server, which escapes '.' anyway")
+	}
 }
