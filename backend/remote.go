@@ -251,6 +251,19 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 		if err != nil {
 			return err
 		}
+		if sd.NumMessages == 0 && !b.pinned {
+			// Courier makes up a UIDVALIDITY (the time) for a folder it
+			// has no UID database for yet — one never SELECTed
+			// read-write: a new account's INBOX, a folder just created —
+			// and EXAMINE does not store it: the first upload then meets
+			// another UIDVALIDITY and the mirror is reset, forgetting
+			// which messages the bridge put there. An empty folder has
+			// no \Recent to lose: one SELECT makes the server keep it.
+			if rw, err := c.Select(srvName, nil).Wait(); err == nil {
+				sd = rw
+				b.pinned = true
+			}
+		}
 		if sd.UIDNext == 0 {
 			// Courier leaves [UIDNEXT] out of its SELECT answer (RFC 3501
 			// requires it): ask STATUS. Without an answer applyRemote
