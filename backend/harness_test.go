@@ -76,7 +76,7 @@ func (e *env) start() {
 	if e.newRemote != nil {
 		pool = e.newRemote()
 	}
-	acct, err := New(Options{DB: db, DataDir: e.dataDir, Sources: e.sources, Flatten: true, Logger: slog.New(slog.DiscardHandler), Remote: pool})
+	acct, err := New(Options{DB: db, DataDir: e.dataDir, Sources: e.sources, Flatten: true, Logger: dbgLogger(), Remote: pool})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,7 @@ type mailbox struct {
 	remote bool       // mirror of an upstream folder
 	syncMu sync.Mutex // one upstream sync of this folder at a time
 	synced time.Time  // start of the last complete sync (under syncMu)
+	pinned bool       // the server's UIDVALIDITY was made to stick (under syncMu; see syncRemoteIf)
 
 	mu          sync.Mutex
 	name        string

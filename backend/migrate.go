@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strings"
 	"time"
@@ -206,7 +207,7 @@ func (a *Account) PlanMigration(ctx context.Context, o MigrateOptions) (*Plan, e
 	if a.pool == nil {
 		return nil, ErrNoUpstream
 	}
-	if err := a.SyncFolders(ctx); err != nil {
+	if err := a.withBackoff(ctx, "folder list", func() error { return a.SyncFolders(ctx) }); err != nil {
 		return nil, err
 	}
 	local, remote, err := a.legacyFolders(o.Folders)
@@ -248,12 +249,16 @@ func (a *Account) PlanMigration(ctx context.Context, o MigrateOptions) (*Plan, e
 		onServer := map[int]bool{}
 		if ok {
 			if !synced[target] {
-				if err := a.SyncRemote(ctx, target); err != nil {
+				if err := a.withBackoff(ctx, "sync", func() error { return a.SyncRemote(ctx, target) }); err != nil {
 					return nil, upstreamErr("sync", target, err)
 				}
 				synced[target] = true
 			}
-			found, err := a.onServer(ctx, rid, target, msgs)
+			var found map[int]bool
+			err := a.withBackoff(ctx, "fetch", func() (err error) {
+				found, err = a.onServer(ctx, rid, target, msgs)
+				return err
+			})
 			if err != nil {
 				return nil, err
 			}
@@ -284,7 +289,12 @@ func (a *Account) PlanMigration(ctx context.Context, o MigrateOptions) (*Plan, e
 		plan.Folders = append(plan.Folders, fp)
 		plan.Need += fp.UploadBytes
 	}
-	used, limit, known, err := a.Quota(ctx)
+	var used, limit int64
+	var known bool
+	err = a.withBackoff(ctx, "quota", func() (err error) {
+		used, limit, known, err = a.Quota(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, upstreamErr("GETQUOTAROOT", "INBOX", err)
 	}
@@ -397,6 +407,12 @@ func (a *Account) Migrate(ctx context.Context, plan *Plan, o MigrateOptions) (*M
 				res.Folders = append(res.Folders, fr)
 				break
 			}
+			if overQuota(err) {
+				// Every other folder would be refused the same way.
+				res.Stopped = fmt.Sprintf("the server takes no more mail now: %s; what was uploaded is recorded; free space on the server, or run migrate again tomorrow if this is the provider's daily upload limit", errText(err))
+				res.Folders = append(res.Folders, fr)
+				break
+			}
 			if ctx.Err() != nil {
 				res.Folders = append(res.Folders, fr)
 				res.Elapsed = time.Since(start)
@@ -460,21 +476,89 @@ func retryable(err error) bool {
 		case "THROTTLED", imap.ResponseCodeLimit, imap.ResponseCodeUnavailable, imap.ResponseCodeInUse:
 			return true
 		}
-		return strings.Contains(strings.ToLower(ie.Text), "try again") || strings.Contains(strings.ToLower(ie.Text), "throttl")
+		text := strings.ToLower(ie.Text)
+		// Exchange says "Server Unavailable. 15" and "Request is
+		// throttled. Suggested Backoff Time: …", without a code.
+		return strings.Contains(text, "try again") || strings.Contains(text, "throttl") || strings.Contains(text, "unavailable")
 	}
 	return true // network errors: the pool reconnects
 }
 
+// overQuota reports the server's [OVERQUOTA] (RFC 5530): a full mailbox,
+// or a provider's daily upload limit (Gmail). Servers without the code
+// say it in words: Courier "NO [ALERT] You exceeded your mail quota.",
+// Cyrus "NO Over quota".
+func overQuota(err error) bool {
+	var ie *imap.Error
+	if !errors.As(err, &ie) {
+		return false
+	}
+	text := strings.ToLower(ie.Text)
+	return ie.Code == imap.ResponseCodeOverQuota ||
+		ie.Type == imap.StatusResponseTypeNo && strings.Contains(text, "quota") && (strings.Contains(text, "exceed") || strings.Contains(text, "over"))
+}
+
+// withBackoff runs op (what names it in the log) until it succeeds, fails
+// for good, or has failed migrateRetries times: provider throttling, a
+// server that sheds load and a lost connection are waited out
+// (upstream.Backoff) instead of ending the run. Throttling hits any
+// command — the syncs and fetches around the uploads too, not only APPEND.
+func (a *Account) withBackoff(ctx context.Context, what string, op func() error) error {
+	var err error
+	for attempt := 0; attempt < migrateRetries; attempt++ {
+		if attempt > 0 {
+			wait := upstream.Backoff(attempt)
+			a.log.Info("server busy or connection lost, slowing down", "op", what, "wait", wait, "err", err)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err = op(); err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// transient reports an error withBackoff waits out: the server's answers
+// retryable accepts, and a lost, refused or timed-out connection; not a
+// refused login, a name clash or a local failure, which waiting does not
+// mend.
+func transient(err error) bool {
+	var ue *upstream.Error
+	if errors.As(err, &ue) {
+		switch ue.Kind {
+		case upstream.KindDisconnected, upstream.KindTimeout, upstream.KindConnect:
+			return true
+		case upstream.KindProtocol: // a BYE or refusal: its words decide
+			var ie *imap.Error
+			return errors.As(err, &ie) && retryable(err)
+		}
+		return false
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return retryable(err)
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
 func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOptions, fr *FolderResult, progress func(n int, b, uploaded int64, folderDone int)) error {
 	if fp.Create {
-		if err := a.remoteFolderOp("CREATE", fp.Target, func(c *imapclient.Client) error {
-			err := c.Create(a.srv(fp.Target), nil).Wait()
-			var ie *imap.Error
-			if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
-				return nil
-			}
-			return err
-		}); err != nil {
+		err := a.withBackoff(ctx, "create", func() error {
+			return a.remoteFolderOp("CREATE", fp.Target, func(c *imapclient.Client) error {
+				err := a.createOnServer(c, fp.Target, nil)
+				var ie *imap.Error
+				if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
+					return nil
+				}
+				return err
+			})
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -529,10 +613,14 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 		}
 		// Already on the server (content proven against the mirror, which
 		// the plan synced): nothing to read or send.
-		if err := a.syncRemote(ctx, fp.Target, false); err != nil {
+		if err := a.withBackoff(ctx, "sync", func() error { return a.syncRemote(ctx, fp.Target, false) }); err != nil {
 			return upstreamErr("sync", fp.Target, err)
 		}
-		there, err := a.onServer(ctx, tf.ID, fp.Target, batch)
+		var there map[int]bool
+		err = a.withBackoff(ctx, "fetch", func() (err error) {
+			there, err = a.onServer(ctx, tf.ID, fp.Target, batch)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -573,7 +661,7 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 		}
 		lastErr := make([]error, len(items))
 		var uploadedBytes int64
-		var retryErr error
+		var retryErr, stop error
 		for attempt := 0; len(pending) > 0 && attempt < migrateRetries; attempt++ {
 			if attempt > 0 {
 				wait := upstream.Backoff(attempt)
@@ -593,15 +681,23 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 				sub[j] = items[i]
 			}
 			got, errs, err := a.uploadItems(ctx, tb, sub, uploadDedup, false)
-			var ie *imap.Error
-			if errors.As(err, &ie) && ie.Code == "OVERQUOTA" {
-				return err
+			// A full mailbox or a provider's daily limit ([OVERQUOTA]):
+			// what arrived is recorded below, the rest stays local and
+			// the run stops (Migrate says why).
+			full := overQuota(err)
+			for _, e := range errs {
+				if overQuota(e) {
+					full, err = true, e
+				}
 			}
 			var next []int
 			for j, i := range pending {
 				if got != nil && got[j] != 0 {
 					out[i] = got[j]
 					uploadedBytes += int64(len(items[i].body))
+					continue
+				}
+				if full {
 					continue
 				}
 				e := err
@@ -621,6 +717,10 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 				}
 			}
 			pending = next
+			if full {
+				stop = err
+				break
+			}
 		}
 		for _, i := range pending {
 			fail(srcs[i], fmt.Sprintf("not confirmed after %d tries: %s", migrateRetries, errText(lastErr[i])))
@@ -676,12 +776,15 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 		a.addUploadedToday(uploadedBytes)
 		folderDone += len(batch)
 		progress(len(batch), size, uploadedBytes, folderDone)
+		if stop != nil {
+			return stop
+		}
 		if len(pending) > 0 && retryErr != nil {
 			return fmt.Errorf("%d messages could not be uploaded after %d tries: %w", len(pending), migrateRetries, retryErr)
 		}
 	}
 	// In-flight APPENDs of an interrupted earlier run have landed by now.
-	if err := a.repairDuplicates(ctx, fp.Target); err != nil {
+	if err := a.withBackoff(ctx, "duplicate check", func() error { return a.repairDuplicates(ctx, fp.Target) }); err != nil {
 		return fmt.Errorf("removing duplicates in %q: %w", fp.Target, err)
 	}
 	return nil
@@ -790,7 +893,7 @@ func (a *Account) Verify(ctx context.Context, o MigrateOptions) (*VerifyReport, 
 	if a.pool == nil {
 		return nil, ErrNoUpstream
 	}
-	if err := a.SyncFolders(ctx); err != nil {
+	if err := a.withBackoff(ctx, "folder list", func() error { return a.SyncFolders(ctx) }); err != nil {
 		return nil, err
 	}
 	local, remote, err := a.legacyFolders(o.Folders)
@@ -840,7 +943,11 @@ func (a *Account) Verify(ctx context.Context, o MigrateOptions) (*VerifyReport, 
 		for _, l := range ls {
 			want[l.hfp] = true
 		}
-		server, err := a.readServer(ctx, target, want, o)
+		var server map[message.FP][]serverMsg
+		err := a.withBackoff(ctx, "verify", func() (err error) {
+			server, err = a.readServer(ctx, target, want, o)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,7 +12,6 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/popbridge/popbridge/backend/archive"
-	"github.com/popbridge/popbridge/backend/upstream"
 	"github.com/popbridge/popbridge/internal/testenv"
 	"github.com/popbridge/popbridge/store"
 )
@@ -26,10 +24,11 @@ import (
 //
 //	go test ./backend -run '^$' -bench 'Migrate|SequentialAppend|SyncRemote' -benchtime 3x
 
-// migrateBench is a Dovecot, a generated mbox and a data dir indexing it.
+// migrateBench is a server (a Dovecot unless given), a generated mbox and
+// a data dir indexing it.
 type migrateBench struct {
-	dc     *testenv.Dovecot
-	user   testenv.DovecotUser
+	srv    testenv.Server
+	user   string
 	corpus benchCorpus
 	base   string // data dir with the corpus indexed (durable store)
 	n      int    // benchmark folders created so far
@@ -39,7 +38,13 @@ func newMigrateBench(b *testing.B, size int64, small bool, count int) *migrateBe
 	b.Helper()
 	testenv.RequireDovecot(b)
 	dc := testenv.StartDovecot(b, testenv.DovecotOptions{})
-	mb := &migrateBench{dc: dc, user: dc.Users[0], base: b.TempDir()}
+	return newMigrateBenchOn(b, dc, dc.Users[0].Name, size, small, count)
+}
+
+// newMigrateBenchOn is newMigrateBench with user's account on srv.
+func newMigrateBenchOn(b *testing.B, srv testenv.Server, user string, size int64, small bool, count int) *migrateBench {
+	b.Helper()
+	mb := &migrateBench{srv: srv, user: user, base: b.TempDir()}
 	mb.corpus = writeBenchMbox(b, filepath.Join(b.TempDir(), "bench.mbox"), size, small, count)
 	db, acct := benchAccount(b, mb.base, mb.corpus, store.Options{})
 	if _, err := acct.Index(context.Background(), nil); err != nil {
@@ -66,15 +71,7 @@ func (mb *migrateBench) account(b *testing.B, maxConns int, withSource bool) (a 
 			b.Fatal(err)
 		}
 	}
-	pool, err := upstream.New(upstream.Options{
-		Host: "127.0.0.1", Port: mb.dc.IMAPPort, TLS: upstream.TLSNone, Username: mb.user.Name,
-		Password:       func(context.Context) (string, error) { return mb.user.Password, nil },
-		MaxConnections: maxConns,
-		Logger:         slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	pool := serverPoolN(b, mb.srv, mb.user, maxConns)()
 	db, err := store.Open(filepath.Join(dir, "popbridge.db"), store.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -83,7 +80,7 @@ func (mb *migrateBench) account(b *testing.B, maxConns int, withSource bool) (a 
 	if withSource {
 		sources = []Source{{Name: "bench", Path: mb.corpus.path, Format: archive.FormatMbox}}
 	}
-	acct, err := New(Options{DB: db, DataDir: dir, Flatten: true, Logger: slog.New(slog.DiscardHandler), Sources: sources, Remote: pool})
+	acct, err := New(Options{DB: db, DataDir: dir, Flatten: true, Logger: dbgLogger(), Sources: sources, Remote: pool})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -160,7 +157,7 @@ func BenchmarkMigrate(b *testing.B) {
 // one by one on one connection, waiting for each OK.
 func BenchmarkSequentialAppend(b *testing.B) {
 	mb := newMigrateBench(b, 16<<20, false, 0)
-	c := mb.dc.Client(b, mb.user.Name)
+	c := mb.srv.Client(b, mb.user)
 	f, err := os.Open(mb.corpus.path)
 	if err != nil {
 		b.Fatal(err)
@@ -251,4 +248,42 @@ func BenchmarkSyncRemoteFirst(b *testing.B) {
 		b.StartTimer()
 	}
 	mb.report(b, mb.corpus.messages)
+}
+
+// BenchmarkMigrateServers is migrate's throughput into every kind of
+// server of the conformance suite, with the same archive: 300 generated
+// messages of 2–4 KB (one in 12 Japanese, one in 5 with CRLF), 4
+// connections, a new target folder per iteration (set-up untimed). Each
+// server's peculiarities are part of the figure: Courier's and Cyrus's
+// name translation, no UIDPLUS on courier-min (uploaded UIDs found by
+// content), Gmail's check of what APPEND answered.
+//
+//	go test ./backend -run '^$' -bench MigrateServers -benchtime 3x
+func BenchmarkMigrateServers(b *testing.B) {
+	for _, k := range confKinds() {
+		b.Run(k.name, func(b *testing.B) {
+			srv := k.start(b, []confUser{{name: "bench"}})
+			mb := newMigrateBenchOn(b, srv, "bench", 0, true, 300)
+			b.SetBytes(mb.corpus.bytes)
+			for b.Loop() {
+				b.StopTimer()
+				a, done := mb.account(b, 4, true)
+				target := mb.folder("B")
+				b.StartTimer()
+				migrateTo(b, a, target, false)
+				b.StopTimer()
+				if n := len(srv.Messages(b, "bench", srvNameOf(srv, target))); n != mb.corpus.messages {
+					b.Fatalf("%s holds %d messages, want %d", target, n, mb.corpus.messages)
+				}
+				done()
+				b.StartTimer()
+			}
+			mb.report(b, mb.corpus.messages)
+		})
+	}
+}
+
+// srvNameOf is the server's name of a top-level bridge folder.
+func srvNameOf(srv testenv.Server, name string) string {
+	return srv.PersonalNamespace().Prefix + name
 }

@@ -19,10 +19,19 @@ package backend
 // "a／b", and a bridge level "v1.2" (a Thunderbird folder migrated to a
 // "." server) is created as "v1．2". The mapping is one-to-one, so every
 // name survives the round trip.
+//
+// Some servers with "/" as their delimiter still refuse "." in a name:
+// Dovecot with its default Maildir++ layout keeps folders as ".a.b"
+// directories and answers CREATE "v1.2" with "Character not allowed in
+// mailbox name: '.'". The first such refusal is answered by trying the
+// name with "．" (createOnServer): when the server takes that, the bridge
+// writes "." full-width on that server from then on (srvNames.NoDot, kept
+// in the store), exactly as on a "." server.
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -35,6 +44,9 @@ import (
 type srvNames struct {
 	Prefix string `json:"prefix"` // personal namespace prefix, e.g. "INBOX."
 	Delim  rune   `json:"delim"`  // the server's hierarchy delimiter; 0 = flat
+	// NoDot: the server refuses "." in a name although its delimiter is
+	// "/" (learned from a refused CREATE): "." is written "．" there.
+	NoDot bool `json:"no_dot,omitempty"`
 }
 
 // defaultNames is what a server without NAMESPACE and "/" looks like.
@@ -56,23 +68,37 @@ func (n srvNames) toBridge(server string) (string, bool) {
 	}
 	rest := server
 	if n.Prefix != "" {
-		if !strings.HasPrefix(strings.ToUpper(server), strings.ToUpper(n.Prefix)) {
+		if len(server) <= len(n.Prefix) || !strings.EqualFold(server[:len(n.Prefix)], n.Prefix) {
 			return "", false
 		}
 		rest = server[len(n.Prefix):]
-		if rest == "" {
-			return "", false
+	}
+	var levels []string
+	if n.Delim == 0 || n.Delim == '/' {
+		if n.NoDot {
+			rest = strings.ReplaceAll(rest, string(fullWidth('.')), ".")
+		}
+		levels = strings.Split(rest, "/")
+	} else {
+		levels = strings.Split(rest, string(n.Delim))
+		for i, l := range levels {
+			l = strings.ReplaceAll(l, "/", string(fullWidth('/')))
+			levels[i] = strings.ReplaceAll(l, string(fullWidth(n.Delim)), string(n.Delim))
 		}
 	}
-	if n.Delim == 0 || n.Delim == '/' {
-		return canonInbox(rest), true
-	}
-	levels := strings.Split(rest, string(n.Delim))
-	for i, l := range levels {
-		l = strings.ReplaceAll(l, "/", string(fullWidth('/')))
-		levels[i] = strings.ReplaceAll(l, string(fullWidth(n.Delim)), string(n.Delim))
+	if n.inboxPrefix() && strings.EqualFold(levels[0], "INBOX") {
+		// A folder named "Inbox" below the prefix ("INBOX.Inbox") is not
+		// INBOX: it is shown below it ("INBOX/Inbox"), as toServer maps
+		// "INBOX/X" to the prefix's "X".
+		return "INBOX/" + strings.Join(levels, "/"), true
 	}
 	return canonInbox(strings.Join(levels, "/")), true
+}
+
+// inboxPrefix reports a personal namespace below INBOX ("INBOX." on
+// Courier and Cyrus): INBOX's children are the namespace's folders.
+func (n srvNames) inboxPrefix() bool {
+	return n.Delim != 0 && strings.EqualFold(n.Prefix, "INBOX"+string(n.Delim))
 }
 
 // toServer maps a bridge name to the server's.
@@ -80,12 +106,16 @@ func (n srvNames) toServer(bridge string) string {
 	if bridge == "INBOX" {
 		return "INBOX"
 	}
-	if n.Delim == 0 || n.Delim == '/' {
-		return n.Prefix + bridge
-	}
 	levels := strings.Split(bridge, "/")
-	if len(levels) > 1 && levels[0] == "INBOX" && strings.EqualFold(n.Prefix, "INBOX"+string(n.Delim)) {
+	if len(levels) > 1 && levels[0] == "INBOX" && n.inboxPrefix() {
 		levels = levels[1:] // "INBOX/X" is the server's "INBOX.X"
+	}
+	if n.Delim == 0 || n.Delim == '/' {
+		name := strings.Join(levels, "/")
+		if n.NoDot {
+			name = strings.ReplaceAll(name, ".", string(fullWidth('.')))
+		}
+		return n.Prefix + name
 	}
 	for i, l := range levels {
 		l = strings.ReplaceAll(l, string(n.Delim), string(fullWidth(n.Delim)))
@@ -151,6 +181,14 @@ func (a *Account) learnNames(ctx context.Context, c *imapclient.Client, list []*
 	if n.Delim == 0 && n.Prefix != "" {
 		n.Delim = rune(n.Prefix[len(n.Prefix)-1])
 	}
+	// What was learned from refusals stays (NAMESPACE does not say it).
+	n.NoDot = a.names().NoDot && (n.Delim == 0 || n.Delim == '/')
+	a.setNames(n)
+	return n
+}
+
+// setNames makes n the server's naming and remembers it in the store.
+func (a *Account) setNames(n srvNames) {
 	a.namesMu.Lock()
 	changed := a.srvNaming == nil || *a.srvNaming != n
 	a.srvNaming = &n
@@ -160,9 +198,56 @@ func (a *Account) learnNames(ctx context.Context, c *imapclient.Client, list []*
 		if err := a.db.Update(func(tx *store.Tx) error { return tx.Set(namesKey, v) }); err != nil {
 			a.log.Warn("remember the server's folder naming", "err", err)
 		}
-		a.log.Info("upstream folder naming", "prefix", n.Prefix, "delimiter", string(n.Delim))
+		a.log.Info("upstream folder naming", "prefix", n.Prefix, "delimiter", string(n.Delim), "no_dot", n.NoDot)
 	}
-	return n
+}
+
+// noDotRetry reports whether a refused CREATE or RENAME to the bridge
+// name name is worth one more try with "." written full-width (see the
+// package notes above), and returns that naming.
+func (a *Account) noDotRetry(err error, name string) (srvNames, bool) {
+	n := a.names()
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo || n.NoDot || (n.Delim != '/' && n.Delim != 0) || !strings.Contains(name, ".") {
+		return n, false
+	}
+	// Only a refusal of the name itself (Dovecot: "[CANNOT] Character not
+	// allowed in mailbox name: '.'"), never one that says the folder
+	// exists: the full-width twin would then be a second folder.
+	text := strings.ToLower(ie.Text)
+	if (ie.Code != "" && ie.Code != imap.ResponseCodeCannot) || strings.Contains(text, "exist") ||
+		!(strings.Contains(text, "name") || strings.Contains(text, "character") || strings.Contains(text, "'.'")) {
+		return n, false
+	}
+	n.NoDot = true
+	return n, true
+}
+
+// createOnServer creates bridge folder name on the server (c is a
+// borrowed connection), learning NoDot from a refusal.
+func (a *Account) createOnServer(c *imapclient.Client, name string, opts *imap.CreateOptions) error {
+	err := c.Create(a.srv(name), opts).Wait()
+	if n, retry := a.noDotRetry(err, name); retry {
+		if c.Create(n.toServer(name), opts).Wait() == nil {
+			a.setNames(n)
+			return nil
+		}
+	}
+	return err
+}
+
+// renameOnServer renames bridge folder oldName to newName on the server,
+// learning NoDot from a refusal.
+func (a *Account) renameOnServer(c *imapclient.Client, oldName, newName string, opts *imap.RenameOptions) error {
+	srvOld := a.srv(oldName)
+	err := c.Rename(srvOld, a.srv(newName), opts).Wait()
+	if n, retry := a.noDotRetry(err, newName); retry {
+		if c.Rename(srvOld, n.toServer(newName), opts).Wait() == nil {
+			a.setNames(n)
+			return nil
+		}
+	}
+	return err
 }
 
 // srv returns the server's name of bridge folder name.

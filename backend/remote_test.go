@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,13 +46,33 @@ func newRemoteEnv(t *testing.T, users []testenv.DovecotUser, sources ...Source) 
 
 // dovecotPool makes upstream pools for dc's first user.
 func dovecotPool(t *testing.T, dc *testenv.Dovecot) func() *upstream.Pool {
-	user := dc.Users[0]
+	return serverPool(t, dc, dc.Users[0].Name)
+}
+
+// serverPool makes upstream pools for user of any test server (Dovecot,
+// Courier, Cyrus, the provider emulators): plain IMAP on loopback, the
+// password login every one of them offers.
+func serverPool(t testing.TB, srv testenv.Server, user string) func() *upstream.Pool {
+	return serverPoolN(t, srv, user, 4)
+}
+
+// serverPoolN is serverPool with maxConns connections.
+func serverPoolN(t testing.TB, srv testenv.Server, user string, maxConns int) func() *upstream.Pool {
+	host, portText, err := net.SplitHostPort(srv.IMAPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := srv.Password(t, user)
 	return func() *upstream.Pool {
 		pool, err := upstream.New(upstream.Options{
-			Host: "127.0.0.1", Port: dc.IMAPPort, TLS: "none", Username: user.Name,
-			Password:       func(context.Context) (string, error) { return user.Password, nil },
-			MaxConnections: 4,
-			Logger:         slog.New(slog.DiscardHandler),
+			Host: host, Port: port, TLS: upstream.TLSNone, Username: user,
+			Password:       func(context.Context) (string, error) { return password, nil },
+			MaxConnections: maxConns,
+			Logger:         dbgLogger(),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -57,6 +80,41 @@ func dovecotPool(t *testing.T, dc *testenv.Dovecot) func() *upstream.Pool {
 		return pool
 	}
 }
+
+// dbgLogger is the bridge's and the pool's logger in tests: silent, or
+// with POPBRIDGE_TEST_LOG=1 everything on stderr.
+func dbgLogger() *slog.Logger {
+	if os.Getenv("POPBRIDGE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// bridgeEnv is a bridge (account, front door, upstream pool) over the
+// given archive sources and user's account on any test server.
+type bridgeEnv struct {
+	*env
+	srv  testenv.Server
+	user string
+}
+
+func newBridgeEnv(t *testing.T, srv testenv.Server, user string, sources ...Source) *bridgeEnv {
+	t.Helper()
+	return newBridgeEnvConns(t, srv, user, 4, sources...)
+}
+
+// newBridgeEnvConns is newBridgeEnv with a pool of maxConns connections
+// (the INBOX watcher takes one).
+func newBridgeEnvConns(t *testing.T, srv testenv.Server, user string, maxConns int, sources ...Source) *bridgeEnv {
+	t.Helper()
+	e := &env{t: t, dataDir: t.TempDir(), sources: sources, newRemote: serverPoolN(t, srv, user, maxConns)}
+	e.start()
+	t.Cleanup(e.stop)
+	return &bridgeEnv{env: e, srv: srv, user: user}
+}
+
+// serverClient is a client of the server itself, logged in as the user.
+func (be *bridgeEnv) serverClient() *imapclient.Client { return be.srv.Client(be.t, be.user) }
 
 func (re *remoteEnv) dovecotClient() *imapclient.Client { return re.dc.Client(re.t, re.user) }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -22,6 +23,10 @@ type Session struct {
 	// out writes complete untagged response lines to the client between
 	// responses (the front door's writer); nil in bare imapserver tests.
 	out func(line string) error
+	// idleMu guards the writes of sel and its read by Idle: imapserver
+	// runs Idle in a goroutine that, when the client goes away during
+	// IDLE, is still running when Close is called.
+	idleMu sync.Mutex
 }
 
 var (
@@ -53,6 +58,8 @@ func (s *Session) Login(username, password string) error {
 }
 
 func (s *Session) closeView() {
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
 	if s.sel != nil {
 		b := s.sel.box
 		b.mu.Lock()
@@ -98,7 +105,9 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	v := b.openViewLocked(options != nil && options.ReadOnly)
+	s.idleMu.Lock()
 	s.sel = v
+	s.idleMu.Unlock()
 	flags := b.flagsLocked()
 	perm := []imap.Flag{}
 	if !v.readOnly {
@@ -260,8 +269,7 @@ func (s *Session) Create(name string, options *imap.CreateOptions) error {
 		return s.noUpstream(name)
 	}
 	if !s.a.isLocal(name) {
-		srvName := s.a.srv(name)
-		return s.a.remoteFolderOp("CREATE", name, func(c *imapclient.Client) error { return c.Create(srvName, options).Wait() })
+		return s.a.remoteFolderOp("CREATE", name, func(c *imapclient.Client) error { return s.a.createOnServer(c, name, options) })
 	}
 	if err := validName(name); err != nil {
 		return err
@@ -357,8 +365,7 @@ func (s *Session) Rename(oldName, newName string, options *imap.RenameOptions) e
 		if s.unknown(oldName) {
 			return s.noUpstream(oldName)
 		}
-		srvOld, srvNew := s.a.srv(oldName), s.a.srv(newName)
-		return s.a.remoteFolderOp("RENAME", oldName, func(c *imapclient.Client) error { return c.Rename(srvOld, srvNew, options).Wait() })
+		return s.a.remoteFolderOp("RENAME", oldName, func(c *imapclient.Client) error { return s.a.renameOnServer(c, oldName, newName, options) })
 	}
 	if lo != ln {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "folders can't be renamed between the server and the local archive; copy or move the messages instead"}
@@ -467,18 +474,21 @@ func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 
 // Idle streams updates until stop is closed.
 func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	if s.sel == nil {
+	s.idleMu.Lock()
+	v := s.sel
+	s.idleMu.Unlock()
+	if v == nil {
 		<-stop
 		return nil
 	}
 	// The change channel is taken in the same critical section as the
 	// poll, so an update that lands between the poll and the wait still
 	// wakes us.
-	b := s.sel.box
+	b := v.box
 	for {
 		b.mu.Lock()
 		ch := b.changed
-		ups := s.sel.pollLocked(true)
+		ups := v.pollLocked(true)
 		b.mu.Unlock()
 		if err := s.writeUpdates(w, ups); err != nil {
 			return err

@@ -254,6 +254,14 @@ func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadIte
 		return out, errs, err
 	}
 	firstErr := a.appendParallel(ctx, b.name, items, todo, out, errs)
+	if err := a.checkAppended(ctx, b, items, todo, out, errs, uidNext); err != nil {
+		// Unchecked UIDs are not trusted: the sync below finds what
+		// arrived by content.
+		a.log.Warn("checking the server's answers to APPEND", "mailbox", b.name, "err", err)
+		for _, i := range todo {
+			out[i] = 0
+		}
+	}
 	if firstErr == nil && a.mirrorAppended(b, items, todo, out, mode == uploadDedup, keys) {
 		fillDups()
 		return out, errs, nil
@@ -306,6 +314,131 @@ func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadIte
 		}
 	}
 	return out, errs, nil
+}
+
+// errKeptOther is the refusal of an APPEND the server answered with
+// another message (Gmail: one message per Message-ID).
+func errKeptOther() error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists,
+		Text: "the server already holds another message with the same Message-ID and kept that one instead of storing this one " +
+			"(Gmail keeps one message per Message-ID); this message stays where it is"}
+}
+
+// checkAppended makes sure that the UID the server named for each
+// uploaded item (out[i], from APPENDUID) holds the item's bytes, so that
+// nothing is taken for uploaded that is not (design.md invariants 2 and
+// 3). Servers that store one message per Message-ID (Gmail) answer an
+// APPEND whose Message-ID the account already has with the existing
+// message — its UID in the folder, old or newly given — whatever its
+// bytes: an edited draft, the second delivery of a mailing-list message.
+// The signs: two items got the same UID; a UID the folder already had
+// before the upload (below uidNext); and on a label store (a server with
+// an \All folder) an RFC822.SIZE or INTERNALDATE other than the item's.
+// A suspect UID counts for an item only when the server's bytes are the
+// item's; an item whose size differs is not the message, and is marked
+// refused with errKeptOther. Without such signs (every other server, and
+// every ordinary upload) this costs nothing, or one FETCH of sizes and
+// dates per upload on a label store.
+func (a *Account) checkAppended(ctx context.Context, b *mailbox, items []uploadItem, todo []int, out []imap.UID, errs []error, uidNext uint32) error {
+	byUID := map[imap.UID][]int{}
+	for _, i := range todo {
+		if out[i] != 0 {
+			byUID[out[i]] = append(byUID[out[i]], i)
+		}
+	}
+	if len(byUID) == 0 {
+		return nil
+	}
+	suspect := map[imap.UID]bool{}
+	for u, is := range byUID {
+		if len(is) > 1 || uint32(u) < uidNext {
+			suspect[u] = true
+		}
+	}
+	notIt := func(i int) {
+		out[i], errs[i] = 0, errKeptOther()
+	}
+	if a.labelStore() {
+		var set imap.UIDSet
+		for u := range byUID {
+			set.AddNum(u)
+		}
+		var meta []*imapclient.FetchMessageBuffer
+		err := a.pool.DoSelected(ctx, a.srv(b.name), true, true, func(c *imapclient.Client) (err error) {
+			meta, err = c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true, InternalDate: true}).Collect()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		seen := map[imap.UID]bool{}
+		for _, m := range meta {
+			is, ok := byUID[m.UID]
+			if !ok {
+				continue
+			}
+			seen[m.UID] = true
+			for _, i := range is {
+				it := items[i]
+				switch {
+				case m.RFC822Size != int64(len(it.body)):
+					notIt(i)
+				case !m.InternalDate.Equal(message.ClampDate(it.date).Truncate(time.Second)):
+					suspect[m.UID] = true
+				}
+			}
+		}
+		for u := range byUID {
+			if !seen[u] {
+				suspect[u] = true
+			}
+		}
+	}
+	var check []imap.UID
+	for u := range suspect {
+		for _, i := range byUID[u] {
+			if out[i] != 0 {
+				check = append(check, u)
+				break
+			}
+		}
+	}
+	if len(check) == 0 {
+		return nil
+	}
+	sort.Slice(check, func(i, j int) bool { return check[i] < check[j] })
+	bodies, err := a.fetchRemoteBodies(ctx, b.name, check)
+	if err != nil {
+		return err
+	}
+	for _, u := range check {
+		body, ok := bodies[u]
+		for _, i := range byUID[u] {
+			switch {
+			case out[i] == 0:
+			case !ok:
+				out[i] = 0 // unknown: looked for by content below
+			case !bytes.Equal(body, items[i].body):
+				notIt(i)
+			}
+		}
+	}
+	return nil
+}
+
+// labelStore reports whether the server shows one message in several
+// folders, with a folder of all mail (RFC 6154 \All: Gmail).
+func (a *Account) labelStore() bool {
+	folders, err := a.db.Folders()
+	if err != nil {
+		return false
+	}
+	for _, f := range folders {
+		if f.Remote && f.SpecialUse == `\All` {
+			return true
+		}
+	}
+	return false
 }
 
 // mirrorAppended records messages the server just confirmed (APPENDUID)

@@ -175,7 +175,10 @@ func (s *Session) announce(fl []imap.Flag, w *imapserver.UpdateWriter) error {
 	sb.WriteString("* FLAGS (")
 	writeFlagList(&sb, fl)
 	sb.WriteString(")\r\n* OK [PERMANENTFLAGS (")
-	if s.sel != nil && !s.sel.readOnly {
+	s.idleMu.Lock() // (Idle's goroutine may get here while Close runs)
+	v := s.sel
+	s.idleMu.Unlock()
+	if v != nil && !v.readOnly {
 		writeFlagList(&sb, fl)
 		if len(fl) > 0 {
 			sb.WriteByte(' ')

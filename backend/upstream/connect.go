@@ -93,7 +93,7 @@ func (p *Pool) setup(ctx context.Context, dc *deadlineConn, handler *imapclient.
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, p.tlsErr(dc, "TLS handshake", err)
 		}
-		c = imapclient.New(newRespFilter(tc, nil), opts)
+		c = imapclient.New(p.filter(tc, nil), opts)
 	case TLSStartTLS:
 		// STARTTLS by hand (imapclient's own would put TLS above the
 		// filter), then imapclient on the TLS stream with the greeting it
@@ -102,9 +102,9 @@ func (p *Pool) setup(ctx context.Context, dc *deadlineConn, handler *imapclient.
 		if err != nil {
 			return nil, p.startTLSErr(dc, err)
 		}
-		c = imapclient.New(newRespFilter(tc, greeting), opts)
+		c = imapclient.New(p.filter(tc, greeting), opts)
 	default:
-		c = imapclient.New(newRespFilter(dc, nil), opts)
+		c = imapclient.New(p.filter(dc, nil), opts)
 	}
 	fail := func(err error) (*conn, error) {
 		go c.Close()
@@ -137,6 +137,25 @@ func (p *Pool) setup(ctx context.Context, dc *deadlineConn, handler *imapclient.
 		return fail(p.newErr(KindProtocol, fmt.Errorf("connection in state %v after login, want authenticated", c.State())))
 	}
 	return cn, nil
+}
+
+// filter puts respFilter on a connection; what it mends is logged once
+// per pool and kind.
+func (p *Pool) filter(c net.Conn, prefix []byte) *respFilter {
+	f := newRespFilter(c, prefix)
+	f.onFix = func(what string) {
+		p.mu.Lock()
+		seen := p.mended[what]
+		if p.mended == nil {
+			p.mended = map[string]bool{}
+		}
+		p.mended[what] = true
+		p.mu.Unlock()
+		if !seen {
+			p.log.Info("the server sent a response go-imap cannot read; mended it", "response", what)
+		}
+	}
+	return f
 }
 
 // startTLS reads the greeting, sends STARTTLS and runs the TLS handshake.

@@ -27,6 +27,9 @@ type respFilter struct {
 	litLeft int64  // bytes of a literal still to pass through
 	midLine bool   // inside a line too long to inspect
 	fixes   int    // responses mended (tests, logs)
+	// onFix, if set, is told of each mended response (the pool logs the
+	// first one).
+	onFix func(what string)
 }
 
 func newRespFilter(c net.Conn, prefix []byte) *respFilter {
@@ -64,6 +67,9 @@ func (f *respFilter) Read(p []byte) (int, error) {
 			fixed := bytes.TrimRight(line, " \t\r\n")
 			line = append(fixed[:len(fixed):len(fixed)], " ()\r\n"...)
 			f.fixes++
+			if f.onFix != nil {
+				f.onFix(`a QUOTA answer without a resource list (taken as "no limits")`)
+			}
 		}
 		if m := literalEnd.FindSubmatch(line); m != nil {
 			if n, perr := strconv.ParseInt(string(m[1]), 10, 64); perr == nil {

@@ -162,6 +162,7 @@ type Pool struct {
 	authErr   *Error // last rejected login, while authFails > 0
 	authFails int
 	authUntil time.Time
+	mended    map[string]bool // respFilter repairs already logged
 
 	// Test hooks, set before first use.
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -320,7 +321,7 @@ func (p *Pool) Do(ctx context.Context, fn func(c *imapclient.Client) error) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	cn, err := p.getFor(ctx, "")
+	cn, err := p.getPlain(ctx)
 	if err != nil {
 		return err
 	}
@@ -382,6 +383,49 @@ func (p *Pool) DoSelected(ctx context.Context, mailbox string, readOnly, fresh b
 // Invalidate makes every pooled connection select its mailbox again
 // before the next DoSelected (after a folder was renamed or deleted).
 func (p *Pool) Invalidate() { p.selGen.Add(1) }
+
+// getPlain returns a connection with nothing selected. An idle one that
+// DoSelected left with a mailbox selected is deselected first: some
+// servers refuse commands about the mailbox a connection has open
+// read-only (Courier answers APPEND to it with "Current box is selected
+// READ-ONLY"), and Do promises fn the authenticated state. UNSELECT where
+// the server has it; else CLOSE, but only after EXAMINE (RFC 3501 6.4.2:
+// then it expunges nothing); else the connection is dropped for another.
+func (p *Pool) getPlain(ctx context.Context) (*conn, error) {
+	for {
+		cn, err := p.getFor(ctx, "")
+		if err != nil || cn.selected == "" {
+			return cn, err
+		}
+		if p.deselect(ctx, cn) {
+			return cn, nil
+		}
+		p.discard(cn)
+	}
+}
+
+// deselect leaves cn's selected mailbox, as getPlain says; false means cn
+// must be dropped.
+func (p *Pool) deselect(ctx context.Context, cn *conn) bool {
+	var cmd *imapclient.Command
+	switch {
+	case cn.caps.Has(imap.CapUnselect):
+		cmd = cn.c.Unselect()
+	case cn.selRO:
+		cmd = cn.c.UnselectAndExpunge() // CLOSE of an EXAMINEd mailbox
+	default:
+		return false
+	}
+	cn.dc.arm(p.opts.CommandTimeout)
+	stop := context.AfterFunc(ctx, cn.dc.abort)
+	err := cmd.Wait()
+	ok := stop() && err == nil && cn.dc.settle(settleTimeout, cn.c.Closed()) && cn.c.State() == imap.ConnStateAuthenticated
+	cn.dc.disarm()
+	if ok {
+		cn.selected = ""
+	}
+	return ok
+}
 
 // getFor is get preferring an idle connection that has mailbox selected
 // ("" : one with nothing selected).

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -21,6 +22,10 @@ type session struct {
 	sel      *mailbox
 	tracker  *imapserver.SessionTracker
 	readOnly bool
+	// idleMu guards the writes of tracker and its read by Idle:
+	// imapserver runs Idle in a goroutine that, when the client goes away
+	// during IDLE, is still running when Close is called.
+	idleMu sync.Mutex
 }
 
 var (
@@ -35,6 +40,8 @@ func (s *session) Close() error {
 }
 
 func (s *session) unselect() {
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
 	if s.tracker != nil {
 		s.tracker.Close()
 	}
@@ -60,7 +67,9 @@ func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDat
 		return nil, err
 	}
 	s.unselect()
+	s.idleMu.Lock()
 	s.sel, s.tracker, s.readOnly = mb, mb.tracker.NewSession(), opts != nil && opts.ReadOnly
+	s.idleMu.Unlock()
 	flags := slices.Clone(systemFlags)
 	var firstUnseen uint32
 	for i, e := range mb.entries {
@@ -346,7 +355,10 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 // Idle writes updates until stop. (SessionTracker.Idle would miss an
 // update queued after SELECT but before it starts waiting.)
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	if s.tracker == nil {
+	s.idleMu.Lock()
+	tracker := s.tracker
+	s.idleMu.Unlock()
+	if tracker == nil {
 		<-stop
 		return nil
 	}
@@ -354,7 +366,7 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		s.a.mu.Lock()
 		changed := s.a.changed
 		s.a.mu.Unlock()
-		if err := s.tracker.Poll(w, true); err != nil {
+		if err := tracker.Poll(w, true); err != nil {
 			return err
 		}
 		select {
