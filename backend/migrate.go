@@ -226,8 +226,19 @@ func (a *Account) PlanMigration(ctx context.Context, o MigrateOptions) (*Plan, e
 	}
 	var uploads []cand
 	planned := map[string]map[message.FP]bool{} // target → content already counted
+	virtual := map[string]string{}
+	for _, r := range remote {
+		if strings.EqualFold(r.SpecialUse, `\All`) || strings.EqualFold(r.SpecialUse, `\Flagged`) {
+			virtual[r.Name] = r.SpecialUse
+		}
+	}
 	for _, f := range local {
 		target, special := a.targetFor(f, remote, o.Mapping)
+		if su, ok := virtual[target]; ok {
+			// Gmail's All Mail (and Starred) are views of every label:
+			// mail put there lands in no folder a phone shows.
+			return nil, fmt.Errorf("%q would go to %q, the server's %s folder, which only shows mail filed elsewhere; map it to another folder in [migrate] folders (e.g. \"%s\" = \"INBOX\" or a new label)", f.Name, target, su, f.Name)
+		}
 		fp := FolderPlan{Source: f.Name, Target: target, folderID: f.ID, specialTarget: special}
 		rid, ok := exists[target]
 		fp.Create = !ok

@@ -16,6 +16,7 @@ import (
 
 	"github.com/popbridge/popbridge/backend/archive"
 	"github.com/popbridge/popbridge/backend/message"
+	"github.com/popbridge/popbridge/internal/imapemu"
 	"github.com/popbridge/popbridge/internal/testenv"
 	"github.com/popbridge/popbridge/store"
 )
@@ -484,5 +485,23 @@ func TestMaildirInboxChildren(t *testing.T) {
 	}
 	if m := re.dc.Messages(t, re.user, "INBOX/Projects"); len(m) != 1 || !strings.Contains(string(m[0].Body), "project") {
 		t.Errorf("server INBOX/Projects: %+v", m)
+	}
+}
+
+// TestMigrateNeverIntoAllMail: a legacy folder mapped (or named) to a
+// server folder that only shows mail filed elsewhere (Gmail's All Mail,
+// SPECIAL-USE \All) is refused in the plan with a way out.
+func TestMigrateNeverIntoAllMail(t *testing.T) {
+	src, _ := mboxSource(t, mbox(1))
+	gm := imapemu.StartGmail(t, imapemu.Options{})
+	be := newBridgeEnv(t, gm, "alice", src)
+	for _, target := range []string{"[Gmail]/All Mail", "[Gmail]/Starred"} {
+		_, err := be.acct.PlanMigration(context.Background(), MigrateOptions{Mapping: map[string]string{"Local/Archive": target}})
+		if err == nil || !strings.Contains(err.Error(), target) || !strings.Contains(err.Error(), "[migrate] folders") {
+			t.Errorf("plan into %s: %v", target, err)
+		}
+	}
+	if _, err := be.acct.PlanMigration(context.Background(), MigrateOptions{Mapping: map[string]string{"Local/Archive": "Archive"}}); err != nil {
+		t.Errorf("plan into a label: %v", err)
 	}
 }
