@@ -276,9 +276,17 @@ func (s *Service) TestUpstream(ctx context.Context, t UpstreamTest) (*UpstreamRe
 	var tlsCfg *tls.Config
 	pw := t.Password
 	if set, err := s.settings(); err == nil && set.Upstream != nil && strings.EqualFold(set.Upstream.Host, t.Host) {
-		if pw == "" && set.Upstream.Username == t.Username && set.Upstream.PasswordSet {
+		same := set.Upstream.Username == t.Username
+		if same && set.Upstream.OAuth2 != nil && pw == "" && t.Auth == "" {
+			// A browser sign-in: the stored token logs in.
+			t.Auth = set.Upstream.Auth
+		}
+		if pw == "" && same && (set.Upstream.PasswordSet || set.Upstream.OAuth2 != nil) {
 			if pw, err = s.opts.Host.Secret(ctx, "upstream"); err != nil {
 				res.Kind, res.Detail = "credentials", err.Error()
+				if texts := ConsentTexts(err); texts != nil {
+					res.Kind, res.Texts = "sign-in", texts
+				}
 				return res, nil
 			}
 		}
@@ -304,6 +312,7 @@ func (s *Service) TestUpstream(ctx context.Context, t UpstreamTest) (*UpstreamRe
 	pool, err := upstream.New(upstream.Options{
 		Host: t.Host, Port: t.Port, TLS: upstream.TLSMode(t.TLS), TLSConfig: tlsCfg, Username: t.Username, Auth: auth,
 		Password:       func(context.Context) (string, error) { return pw, nil },
+		Token:          func(context.Context, bool) (string, error) { return pw, nil },
 		MaxConnections: 1,
 		Logger:         slog.New(slog.DiscardHandler),
 	})
@@ -356,6 +365,9 @@ func (s *Service) TestUpstream(ctx context.Context, t UpstreamTest) (*UpstreamRe
 					}
 				}
 			}
+		}
+		if res.Quota == nil {
+			res.Quota = &Quota{None: true, Checked: time.Now()}
 		}
 		return nil
 	})
