@@ -81,6 +81,20 @@ func checkChange(ch SettingsChange) error {
 		default:
 			return bad("tls", "%q is not a security mode", u.TLS)
 		}
+		if o := u.OAuth2; o != nil {
+			switch strings.ToLower(strings.TrimSpace(o.Provider)) {
+			case "microsoft", "google":
+			default:
+				return bad("oauth_provider", "%q is not a sign-in provider: microsoft or google", o.Provider)
+			}
+			id := strings.TrimSpace(o.ClientID)
+			if id == "" {
+				return bad("oauth_client_id", "the application (client) ID of the app registration is missing")
+			}
+			if strings.ContainsAny(id, " /?#&") {
+				return bad("oauth_client_id", "%q is not a client ID: copy the Application (client) ID from the registration", id)
+			}
+		}
 	}
 	if ch.POP3 != nil {
 		for _, p := range *ch.POP3 {

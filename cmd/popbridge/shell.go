@@ -106,6 +106,7 @@ func runShell(ctx context.Context, cfg *Config, opts shellOptions, stdout, stder
 	sh := &shell{reload: make(chan struct{}, 1), quit: make(chan func(context.Context) error, 1)}
 	host := &configHost{path: cfg.Path, cfg: cfg, now: time.Now, reload: sh.restart}
 	hooks := newSystemHooks(sh, host, cfg.DataDir, logFile, problems, log)
+	defer hooks.Close()
 	sh.svc = control.NewService(control.Options{Version: version, DataDir: cfg.DataDir, Logger: log, Host: host, Problems: problems, System: hooks})
 	ctl, err := control.Listen(sh.svc, cfg.DataDir, cfg.Listen.Control)
 	if err != nil {
