@@ -21,8 +21,12 @@ import (
 	"time"
 )
 
-// popTestTimeout bounds connecting and each answer.
+// popTestTimeout bounds connecting and each answer; popGreetingTimeout
+// the greeting (a plain connection to a port that expects TLS from the
+// first byte gets none).
 const popTestTimeout = 20 * time.Second
+
+var popGreetingTimeout = 10 * time.Second
 
 // TestPOP implements API: it logs in (USER/PASS) and counts the mailbox
 // (STAT), changing nothing on the server.
@@ -109,7 +113,11 @@ type popConn struct {
 }
 
 func (c *popConn) line() (string, error) {
-	c.conn.SetReadDeadline(time.Now().Add(popTestTimeout))
+	return c.lineWithin(popTestTimeout)
+}
+
+func (c *popConn) lineWithin(d time.Duration) (string, error) {
+	c.conn.SetReadDeadline(time.Now().Add(d))
 	l, err := c.r.ReadString('\n')
 	if len(c.first) == 0 && len(l) > 0 {
 		c.first = []byte(l)
@@ -158,10 +166,14 @@ func popCheck(ctx context.Context, t POPTest, pw string) (messages int, size int
 	} else {
 		c.r = bufio.NewReader(raw)
 	}
-	greeting, err := c.line()
+	greeting, err := c.lineWithin(popGreetingTimeout)
 	if err != nil {
-		if t.TLS != "implicit" && len(c.first) >= 3 && (c.first[0] == 0x16 || c.first[0] == 0x15) && c.first[1] == 0x03 {
+		var ne net.Error
+		switch {
+		case t.TLS != "implicit" && len(c.first) >= 3 && (c.first[0] == 0x16 || c.first[0] == 0x15) && c.first[1] == 0x03:
 			return 0, 0, &popTestError{"tls", "the server expects SSL/TLS from the first byte on this port: choose SSL/TLS"}
+		case t.TLS != "implicit" && errors.As(err, &ne) && ne.Timeout():
+			return 0, 0, &popTestError{"timeout", fmt.Sprintf("the server sent no greeting within %s: if this port expects SSL/TLS from the first byte (usually 995), choose SSL/TLS", popGreetingTimeout)}
 		}
 		return 0, 0, popLostErr("the greeting", err)
 	}
