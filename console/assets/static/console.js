@@ -506,6 +506,19 @@
       $('mb-password-box').hidden = p.oauth2 === 'microsoft';
       renderSignIn(system.sign_in);
     };
+    // Answers about the sign-in may arrive out of order (the browser can
+    // finish before the click's answer is back): the one asked last wins.
+    let sysAsked = 0, sysShown = 0;
+    const showSystem = (n, s) => {
+      if (n <= sysShown) return;
+      sysShown = n;
+      system = s;
+      renderSignIn(s.sign_in);
+    };
+    const refreshSystem = async () => {
+      const n = ++sysAsked;
+      try { showSystem(n, await api('GET', '/api/system')); } catch (e) { /* the next event asks again */ }
+    };
     const startSignIn = async (p) => {
       status('mb-signin-state', t('setup.mb.signInSaving'));
       try {
@@ -517,20 +530,13 @@
         }
         set = await api('POST', '/api/settings', { upstream: f });
         markDone();
-        system = await api('POST', '/api/system', { sign_in: p.oauth2 });
-        renderSignIn(system.sign_in);
+        const n = ++sysAsked;
+        showSystem(n, await api('POST', '/api/system', { sign_in: p.oauth2 }));
       } catch (e) {
         status('mb-signin-state', errText(e), 'error');
       }
     };
-    live({
-      system: async () => {
-        try {
-          system = await api('GET', '/api/system');
-          renderSignIn(system.sign_in);
-        } catch (e) { /* the next event tries again */ }
-      },
-    });
+    live({ open: refreshSystem, system: refreshSystem });
 
     const applyPreset = (p, fill) => {
       const box = $('mb-preset');
