@@ -317,6 +317,9 @@ func (s *Service) TestUpstream(ctx context.Context, t UpstreamTest) (*UpstreamRe
 	}
 	if pw == "" {
 		res.Kind, res.Detail = "credentials", "no password given: type the password (or app password) of the mailbox"
+		if t.Auth == string(upstream.AuthXOAuth2) || t.Auth == string(upstream.AuthOAuthBearer) {
+			res.Kind, res.Detail = "sign-in", "not signed in yet: sign in with the provider first"
+		}
 		return res, nil
 	}
 	auth := upstream.AuthMech(t.Auth)

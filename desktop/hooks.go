@@ -364,7 +364,7 @@ func (h *Hooks) signInState(ctx context.Context, cfg Config) *control.SignIn {
 	}
 	// The token source renews an access token about to expire: a refresh
 	// token the provider no longer accepts shows here.
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := oauth.NewSource(si.OAuth, h.store, si.Account, h.log).Token(cctx, false); err != nil {
 		h.fail(st, err)
