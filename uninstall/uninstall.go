@@ -197,6 +197,9 @@ func refuse(ctx context.Context, opts Options) (code, why string) {
 		return "", ""
 	}
 	if pid, held := control.Held(opts.DataDir); held {
+		if pid == 0 {
+			return RefusedRunning, "popbridge is running on it: quit it first"
+		}
 		return RefusedRunning, fmt.Sprintf("popbridge is running on it (pid %d): quit it first", pid)
 	}
 	if c, err := control.Dial(ctx, opts.DataDir); err == nil {

@@ -23,8 +23,8 @@ import (
 // configuration when there is none (the console's setup fills it in) and
 // opens the console in the browser; when a bridge already runs on the data
 // dir it opens that one's console instead of failing (with -autostart it
-// just exits). Without a terminal it logs to the rotating file
-// data_dir/logs/popbridge.log.
+// just exits). It logs to the rotating file data_dir/logs/popbridge.log
+// (the console shows it), and to the terminal when there is one.
 func runStart(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("start", "[-config FILE] [-autostart]", stderr)
 	cfgPath := fs.String("config", "", "configuration file (default: the one popbridge finds, or a new one in your config dir)")
