@@ -493,7 +493,10 @@ type Status struct {
 // Problem is something wrong with an installed entry.
 type Problem struct {
 	Code string `json:"code"`
-	Text string `json:"text"` // English; Texts has both languages
+	Text string `json:"text"` // English
+	// Params are what the text names (exe, this, config, record, path,
+	// unit, state), for wording it in other languages.
+	Params map[string]string `json:"params,omitempty"`
 }
 
 // Problem codes.
@@ -539,27 +542,27 @@ func Check(ctx context.Context, env Env, exe string) (*Status, error) {
 		return st, nil
 	}
 	if unrecorded {
-		st.addProblem(ProblemUnrecorded, "an autostart entry for popbridge exists but was not recorded (%s is missing); run autostart on again to take it over", RecordPath(env))
+		st.addProblem(ProblemUnrecorded, map[string]string{"record": RecordPath(env)}, "an autostart entry for popbridge exists but was not recorded (%s is missing); run autostart on again to take it over", RecordPath(env))
 	}
 	if len(st.Command) > 0 {
 		if st.Command[0] != "" && env.GOOS == runtime.GOOS {
 			if _, err := os.Stat(st.Command[0]); err != nil {
-				st.addProblem(ProblemMissingExe, "the entry starts %s, which no longer exists (moved or deleted?); run autostart on again from the popbridge you use now", st.Command[0])
+				st.addProblem(ProblemMissingExe, map[string]string{"exe": st.Command[0]}, "the entry starts %s, which no longer exists (moved or deleted?); run autostart on again from the popbridge you use now", st.Command[0])
 			} else if exe != "" && !samePath(st.Command[0], exe, env.GOOS) {
-				st.addProblem(ProblemOtherExe, "the entry starts %s, not this popbridge (%s); run autostart on again to switch", st.Command[0], exe)
+				st.addProblem(ProblemOtherExe, map[string]string{"exe": st.Command[0], "this": exe}, "the entry starts %s, not this popbridge (%s); run autostart on again to switch", st.Command[0], exe)
 			}
 		}
 		if cfg := configArg(st.Command); cfg != "" && env.GOOS == runtime.GOOS {
 			if _, err := os.Stat(cfg); err != nil {
-				st.addProblem(ProblemMissingConfig, "the entry uses the config file %s, which no longer exists; run autostart on again", cfg)
+				st.addProblem(ProblemMissingConfig, map[string]string{"config": cfg}, "the entry uses the config file %s, which no longer exists; run autostart on again", cfg)
 			}
 		}
 	}
 	return st, nil
 }
 
-func (s *Status) addProblem(code, format string, args ...any) {
-	s.Problems = append(s.Problems, Problem{Code: code, Text: fmt.Sprintf(format, args...)})
+func (s *Status) addProblem(code string, params map[string]string, format string, args ...any) {
+	s.Problems = append(s.Problems, Problem{Code: code, Text: fmt.Sprintf(format, args...), Params: params})
 }
 
 func configArg(cmd []string) string {

@@ -143,7 +143,7 @@ func checkDarwin(ctx context.Context, env Env, rec *Record, st *Status) {
 		st.Command = a.ProgramArguments
 	}
 	if rec.SHA256[path] != "" && sum(data) != rec.SHA256[path] {
-		st.addProblem(ProblemEdited, "%s was changed after autostart made it", path)
+		st.addProblem(ProblemEdited, map[string]string{"path": path}, "%s was changed after autostart made it", path)
 	}
 	loaded, pid := launchdState(ctx, env)
 	switch {
@@ -153,7 +153,7 @@ func checkDarwin(ctx context.Context, env Env, rec *Record, st *Status) {
 		st.State = "loaded"
 	default:
 		st.State = "not loaded"
-		st.addProblem(ProblemNotLoaded, "the LaunchAgent is not loaded now; macOS loads it at your next login")
+		st.addProblem(ProblemNotLoaded, nil, "the LaunchAgent is not loaded now; macOS loads it at your next login")
 	}
 }
 

@@ -190,7 +190,7 @@ func checkSystemd(ctx context.Context, env Env, rec *Record, st *Status) {
 	st.Where = path
 	st.Command = execStart(string(data))
 	if rec.SHA256[path] != "" && sum(data) != rec.SHA256[path] {
-		st.addProblem(ProblemEdited, "%s was changed after autostart made it", path)
+		st.addProblem(ProblemEdited, map[string]string{"path": path}, "%s was changed after autostart made it", path)
 	}
 	unit := rec.Unit
 	if unit == "" {
@@ -205,7 +205,7 @@ func checkSystemd(ctx context.Context, env Env, rec *Record, st *Status) {
 	e, a := strings.TrimSpace(string(enabled)), strings.TrimSpace(string(active))
 	st.State = e + ", " + a
 	if e != "enabled" {
-		st.addProblem(ProblemNotEnabled, "the unit %s is %s, so it will not start at login; run autostart on again", unit, e)
+		st.addProblem(ProblemNotEnabled, map[string]string{"unit": unit, "state": e}, "the unit %s is %s, so it will not start at login; run autostart on again", unit, e)
 	}
 }
 
@@ -231,7 +231,7 @@ func checkXDG(env Env, rec *Record, st *Status) {
 	st.Where = path
 	st.State = "desktop autostart"
 	if rec.SHA256[path] != "" && sum(data) != rec.SHA256[path] {
-		st.addProblem(ProblemEdited, "%s was changed after autostart made it", path)
+		st.addProblem(ProblemEdited, map[string]string{"path": path}, "%s was changed after autostart made it", path)
 	}
 	if rec.Entry.Exe != "" {
 		st.Command = rec.Entry.Command()

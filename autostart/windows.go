@@ -103,9 +103,9 @@ func checkWindows(env Env, rec *Record, st *Status) {
 	st.State = "approved"
 	if b, ok, err := env.Registry.GetBinary(ApprovedKey, name); err == nil && ok && approvedOff(b) {
 		st.State = "disabled in Task Manager"
-		st.addProblem(ProblemDisabledByOS, "autostart is turned off in Task Manager (Startup apps); turn popbridge on there, or run autostart on again")
+		st.addProblem(ProblemDisabledByOS, nil, "autostart is turned off in Task Manager (Startup apps); turn popbridge on there, or run autostart on again")
 	}
 	if rec.Entry.Exe != "" && !bytes.Equal([]byte(v), []byte(RunValue(rec.Entry))) {
-		st.addProblem(ProblemEdited, "the Run value was changed after autostart made it")
+		st.addProblem(ProblemEdited, map[string]string{"path": RunKey}, "the Run value was changed after autostart made it")
 	}
 }

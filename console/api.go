@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/popbridge/popbridge/control"
@@ -44,6 +45,13 @@ func (s *Server) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/verify", get(api.VerifyState))
 	mux.HandleFunc("GET /api/system", get(api.System))
 	mux.HandleFunc("POST /api/system", post(api.SetSystem))
+	mux.HandleFunc("GET /api/system/uninstall", get(api.UninstallPlan))
+	mux.HandleFunc("GET /api/system/log", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("lines"))
+		l, err := api.Log(r.Context(), n)
+		reply(w, l, err)
+	})
+	mux.HandleFunc("POST /api/pop3/test", post(api.TestPOP))
 }
 
 func get[R any](fn func(context.Context) (R, error)) http.HandlerFunc {

@@ -40,6 +40,46 @@ func (h *memHost) SaveSettings(ctx context.Context, ch control.SettingsChange) (
 
 func (h *memHost) Secret(ctx context.Context, which string) (string, error) { return "", nil }
 
+// fakeSystem is the desktop integration, recording what reaches it.
+type fakeSystem struct {
+	mu      sync.Mutex
+	changes []control.SystemChange
+	lines   []int
+	plans   int
+}
+
+func (f *fakeSystem) System(ctx context.Context) (*control.System, error) {
+	off := false
+	return &control.System{Autostart: &off, Uninstall: true, SignInProviders: []string{"microsoft", "google"}, LogFile: "/data/logs/popbridge.log"}, nil
+}
+
+func (f *fakeSystem) SetSystem(ctx context.Context, ch control.SystemChange) (*control.System, error) {
+	f.mu.Lock()
+	f.changes = append(f.changes, ch)
+	f.mu.Unlock()
+	return f.System(ctx)
+}
+
+func (f *fakeSystem) UninstallPlan(ctx context.Context) (*control.UninstallPlan, error) {
+	f.mu.Lock()
+	f.plans++
+	f.mu.Unlock()
+	return &control.UninstallPlan{DataDir: "/data", Archives: []string{"/home/me/Mail"}}, nil
+}
+
+func (f *fakeSystem) Log(ctx context.Context, lines int) (*control.Log, error) {
+	f.mu.Lock()
+	f.lines = append(f.lines, lines)
+	f.mu.Unlock()
+	return &control.Log{File: "/data/logs/popbridge.log", Lines: []string{"level=INFO msg=one"}}, nil
+}
+
+func (f *fakeSystem) calls() (int, []int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.changes), append([]int(nil), f.lines...), f.plans
+}
+
 // clock is a settable Now.
 type clock struct {
 	mu sync.Mutex
@@ -60,6 +100,7 @@ type testConsole struct {
 	port  string
 	clock *clock
 	host  *memHost
+	sys   *fakeSystem
 }
 
 // newTestConsole runs a console over a real control Service and endpoint
@@ -70,7 +111,8 @@ func newTestConsole(t *testing.T) *testConsole {
 	home := t.TempDir()
 	host := &memHost{set: control.Settings{ConfigPath: dir + "/popbridge.toml", DataDir: dir, Configured: true, Prefix: "Local",
 		Sources: []control.SourceSetting{}, POP3: []control.POPSetting{}, Users: []control.UserSetting{{Name: "me", PasswordSet: true}}}}
-	svc := control.NewService(control.Options{Version: "test", DataDir: dir, Host: host, AttachWait: time.Millisecond,
+	sys := &fakeSystem{}
+	svc := control.NewService(control.Options{Version: "test", DataDir: dir, Host: host, AttachWait: time.Millisecond, System: sys,
 		Env: &discover.Env{GOOS: "linux", Home: home}, Logger: slog.New(slog.DiscardHandler)})
 	svc.SetStartError(context.Canceled)
 	ctl, err := control.Listen(svc, dir, "127.0.0.1:0")
@@ -88,7 +130,7 @@ func newTestConsole(t *testing.T) *testConsole {
 	}
 	t.Cleanup(func() { con.Close() })
 	_, port, _ := strings.Cut(con.Addr(), ":")
-	return &testConsole{svc: svc, con: con, base: "http://" + con.Addr(), port: port, clock: c, host: host}
+	return &testConsole{svc: svc, con: con, base: "http://" + con.Addr(), port: port, clock: c, host: host, sys: sys}
 }
 
 // client is a browser: cookies, no redirects followed.
@@ -177,7 +219,8 @@ func TestHostCheck(t *testing.T) {
 func TestLoginToken(t *testing.T) {
 	tc := newTestConsole(t)
 	c := client(t)
-	for _, path := range []string{"/", "/setup", "/api/settings", "/api/stores", "/events", "/verify-report.csv", "/devices/popbridge.mobileconfig"} {
+	for _, path := range []string{"/", "/setup", "/api/settings", "/api/stores", "/events", "/verify-report.csv", "/devices/popbridge.mobileconfig",
+		"/api/system", "/api/system/uninstall", "/api/system/log"} {
 		resp, _ := do(t, c, "GET", tc.base+path, nil, nil)
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s without a session: %d", path, resp.StatusCode)
@@ -246,7 +289,7 @@ func TestCSRF(t *testing.T) {
 		return resp.StatusCode
 	}
 	const js = "application/json"
-	for _, path := range []string{"/api/settings", "/api/device-password", "/api/migration/start", "/api/migration/pause", "/api/verify/start", "/api/system", "/api/upstream/test", "/api/devices/account", "/api/stores/scan", "/api/plan"} {
+	for _, path := range []string{"/api/settings", "/api/device-password", "/api/migration/start", "/api/migration/pause", "/api/verify/start", "/api/system", "/api/upstream/test", "/api/devices/account", "/api/stores/scan", "/api/plan", "/api/pop3/test"} {
 		if code := post(path, js, `{}`, nil); code != http.StatusForbidden {
 			t.Errorf("%s without a token: %d", path, code)
 		}
@@ -280,6 +323,53 @@ func TestCSRF(t *testing.T) {
 	}
 	if code := post("/logout", "application/x-www-form-urlencoded", "", nil); code != http.StatusForbidden {
 		t.Errorf("logout without a token: %d", code)
+	}
+}
+
+// TestSystemCalls: the switches and buttons of the desktop integration
+// (autostart, sign-in, uninstall) change something only with the session's
+// CSRF token from the console's own origin; the plan and the log need a
+// session; the log is bounded.
+func TestSystemCalls(t *testing.T) {
+	tc := newTestConsole(t)
+	c := client(t)
+	tok := tc.login(t, c)
+	for _, body := range []string{`{"autostart":true}`, `{"sign_in":"microsoft"}`, `{"uninstall":true,"remove_data":true}`} {
+		for _, hdr := range []map[string]string{
+			{},
+			{"X-CSRF-Token": strings.Repeat("0", 64)},
+			{"X-CSRF-Token": tok, "Origin": "http://evil.example.com"},
+			{"X-CSRF-Token": tok, "Sec-Fetch-Site": "cross-site"},
+		} {
+			h := map[string]string{"Content-Type": "application/json"}
+			for k, v := range hdr {
+				h[k] = v
+			}
+			if resp, _ := do(t, c, "POST", tc.base+"/api/system", strings.NewReader(body), h); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("%s with %v: %d", body, hdr, resp.StatusCode)
+			}
+		}
+		// Another browser without a session, with a token it guessed.
+		if resp, _ := do(t, client(t), "POST", tc.base+"/api/system", strings.NewReader(body), map[string]string{"Content-Type": "application/json", "X-CSRF-Token": tok}); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s without a session: %d", body, resp.StatusCode)
+		}
+	}
+	if n, _, _ := tc.sys.calls(); n != 0 {
+		t.Fatalf("%d refused requests reached the desktop integration", n)
+	}
+	h := map[string]string{"Content-Type": "application/json", "X-CSRF-Token": tok, "Origin": tc.base, "Sec-Fetch-Site": "same-origin"}
+	if resp, body := do(t, c, "POST", tc.base+"/api/system", strings.NewReader(`{"autostart":true}`), h); resp.StatusCode != 200 || !strings.Contains(body, `"log_file"`) {
+		t.Errorf("the console's own request: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, c, "GET", tc.base+"/api/system/log?lines=5000", nil, nil); resp.StatusCode != 200 || !strings.Contains(body, "msg=one") {
+		t.Errorf("log: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, c, "GET", tc.base+"/api/system/uninstall", nil, nil); resp.StatusCode != 200 || !strings.Contains(body, `"archives":["/home/me/Mail"]`) {
+		t.Errorf("uninstall plan: %d %s", resp.StatusCode, body)
+	}
+	n, lines, plans := tc.sys.calls()
+	if n != 1 || len(lines) != 1 || lines[0] != 1000 || plans != 1 {
+		t.Errorf("reached the desktop integration: %d changes, log lines %v, %d plans", n, lines, plans)
 	}
 }
 

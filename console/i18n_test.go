@@ -5,6 +5,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/popbridge/popbridge/autostart"
+	"github.com/popbridge/popbridge/desktop"
+	"github.com/popbridge/popbridge/uninstall"
 )
 
 // TestCatalogComplete: every text the templates and console.js use exists
@@ -60,18 +64,38 @@ func TestCatalogComplete(t *testing.T) {
 	for _, k := range []string{"auth", "connect", "tls", "timeout"} {
 		used["error.upstream-"+k] = "MigrationState codes"
 	}
-	for _, k := range []string{"archive", "archive-locked", "login-refused", "upstream", "pop3", "start", "migrate", "verify"} {
+	for _, k := range []string{"archive", "archive-locked", "login-refused", "upstream", "pop3", "start", "migrate", "verify", "sign-in"} {
 		used["problem."+k] = "control.Problem kinds"
 	}
 	for _, k := range []string{"idle", "running", "pausing", "paused", "done", "incomplete", "failed"} {
 		used["move.state."+k] = "control.MigrationState states"
 	}
 	for _, k := range []string{"network", "internal", "bad-request", "no-upstream", "not-running", "busy", "nothing", "not-found", "outside-home",
-		"no-settings", "invalid", "over-quota", "unsupported", "unauthorized", "weak-password", "csrf"} {
+		"no-settings", "invalid", "over-quota", "unsupported", "unauthorized", "weak-password", "csrf", "autostart", "refused", "sign-in"} {
 		used["error."+k] = "control error codes"
 	}
-	for _, k := range []string{"auth", "tls", "connect", "timeout", "login-disabled", "privacy-required", "protocol", "disconnected", "credentials", "config"} {
+	for _, k := range []string{"auth", "tls", "connect", "timeout", "login-disabled", "privacy-required", "protocol", "disconnected", "credentials", "config", "sign-in"} {
 		used["upstream."+k] = "upstream.ErrorKind"
+	}
+	for _, k := range []string{"auth", "tls", "connect", "timeout", "protocol", "credentials", "config"} {
+		used["pop."+k] = "control.POPResult kinds"
+	}
+	for _, k := range []string{autostart.ProblemMissingExe, autostart.ProblemMissingConfig, autostart.ProblemOtherExe, autostart.ProblemDisabledByOS,
+		autostart.ProblemNotLoaded, autostart.ProblemNotEnabled, autostart.ProblemUnrecorded, autostart.ProblemEdited} {
+		used["autostart.problem."+k] = "autostart.Problem codes"
+	}
+	for _, k := range []string{autostart.NoteNotLoaded, autostart.NoteNextLogin, autostart.NoteStillRunning, autostart.NoteConsoleWindow,
+		autostart.NoteStartupEnabled, autostart.NoteXDGFallback, autostart.NoteNothing, autostart.NoteEdited} {
+		used["autostart.note."+k] = "autostart.Note codes"
+	}
+	for _, k := range []string{desktop.ReasonNoUserSystemd, desktop.ReasonUnsupported, desktop.ReasonProgram, desktop.ReasonFailed} {
+		used["autostart.error."+k] = "desktop autostart error reasons"
+	}
+	for _, k := range []string{uninstall.RefusedPath, uninstall.RefusedRoot, uninstall.RefusedHome, uninstall.RefusedArchive, uninstall.RefusedRunning} {
+		used["uninstall.refused."+k] = "uninstall.Plan refusal codes"
+	}
+	for _, k := range []string{"microsoft", "google"} {
+		used["setup.mb.oauthClientHelp."+k] = "sign-in providers"
 	}
 	for _, k := range []string{"Sent", "Drafts", "Trash", "Junk", "Archive"} {
 		used["special."+k] = "special-use attributes"

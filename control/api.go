@@ -79,6 +79,12 @@ type API interface {
 	// this build offers; SetSystem changes them.
 	System(ctx context.Context) (*System, error)
 	SetSystem(ctx context.Context, ch SystemChange) (*System, error)
+	// UninstallPlan says what an uninstall would remove and what stays.
+	UninstallPlan(ctx context.Context) (*UninstallPlan, error)
+	// Log returns the last lines (at most 1000) of popbridge's log.
+	Log(ctx context.Context, lines int) (*Log, error)
+	// TestPOP logs in to an old POP account with the given settings.
+	TestPOP(ctx context.Context, t POPTest) (*POPResult, error)
 }
 
 // ErrNoBridge means no running bridge answered on the control endpoint.
@@ -111,6 +117,9 @@ const (
 	CodeInternal     = "internal"      // anything else
 	CodeUnauthorized = "unauthorized"  // wrong or missing token
 	CodeWeakPassword = "weak-password" // a device password that is too short
+	CodeAutostart    = "autostart"     // autostart could not be changed: Params["reason"] says why
+	CodeRefused      = "refused"       // uninstall will not delete the data dir: Params["reason"] says why
+	CodeSignIn       = "sign-in"       // a browser sign-in cannot start
 )
 
 func errorf(code, format string, args ...any) *Error {
@@ -148,11 +157,17 @@ type Status struct {
 
 // Quota is the server's storage quota in bytes.
 type Quota struct {
-	Used    int64     `json:"used"`
-	Limit   int64     `json:"limit"`
-	Error   string    `json:"error,omitempty"`
+	Used  int64  `json:"used"`
+	Limit int64  `json:"limit"`
+	Error string `json:"error,omitempty"`
+	// None: the server reports no quota (no QUOTA capability, or no
+	// storage limit), so popbridge cannot check that the mail will fit.
+	None    bool      `json:"none,omitempty"`
 	Checked time.Time `json:"checked,omitzero"`
 }
+
+// NoQuotaText is what popbridge says about a server without a quota.
+const NoQuotaText = "the server does not report a quota: popbridge cannot check that the mail will fit"
 
 // FetchReport is what `fetch -once` prints.
 type FetchReport struct {
@@ -254,8 +269,12 @@ type Problem struct {
 	Kind   string            `json:"kind"`
 	Params map[string]string `json:"params,omitempty"`
 	Detail string            `json:"detail"` // popbridge's English wording
-	At     time.Time         `json:"at,omitzero"`
-	Count  int               `json:"count,omitempty"`
+	// Texts, when set, is the whole message by language ("en", "ja"), from
+	// the part of popbridge that words it (a sign-in to renew: kind
+	// sign-in).
+	Texts map[string]string `json:"texts,omitempty"`
+	At    time.Time         `json:"at,omitzero"`
+	Count int               `json:"count,omitempty"`
 }
 
 // MigrationState is the current or last migration.
@@ -362,6 +381,16 @@ type UpstreamSetting struct {
 	PasswordFrom string `json:"password_from,omitempty"`
 	CACert       string `json:"ca_cert,omitempty"`
 	Insecure     bool   `json:"insecure_skip_verify,omitempty"`
+	// OAuth2 is [upstream.oauth2]: the account signs in in the browser.
+	OAuth2 *OAuth2Setting `json:"oauth2,omitempty"`
+}
+
+// OAuth2Setting is an [….oauth2] table without its client secret.
+type OAuth2Setting struct {
+	Provider        string `json:"provider"` // "microsoft", "google"
+	ClientID        string `json:"client_id"`
+	Tenant          string `json:"tenant,omitempty"`
+	ClientSecretSet bool   `json:"client_secret_set"`
 }
 
 // POPSetting is one [[pop3]] without its secret.
@@ -422,6 +451,19 @@ type UpstreamChange struct {
 	Username string `json:"username"`
 	Auth     string `json:"auth,omitempty"`
 	Password string `json:"password,omitempty"` // "" keeps the stored one
+	// OAuth2 makes the account sign in in the browser ([upstream.oauth2])
+	// instead of a password. Without it, an account that signs in so
+	// keeps doing so unless a Password is given.
+	OAuth2 *OAuth2Change `json:"oauth2,omitempty"`
+}
+
+// OAuth2Change sets an [….oauth2] table. ClientSecret is write-only: ""
+// keeps the stored one (of the same provider and client).
+type OAuth2Change struct {
+	Provider     string `json:"provider"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	Tenant       string `json:"tenant,omitempty"`
 }
 
 // POPChange is one [[pop3]]; accounts not listed are removed. An account
@@ -480,14 +522,16 @@ type UpstreamTest struct {
 type UpstreamResult struct {
 	OK bool `json:"ok"`
 	// Kind is the failure class (auth, tls, connect, timeout,
-	// login-disabled, privacy-required, protocol, credentials, config) when
-	// !OK; Detail popbridge's wording of it.
-	Kind    string `json:"kind,omitempty"`
-	Detail  string `json:"detail,omitempty"`
-	Host    string `json:"host"`
-	Port    int    `json:"port"`
-	Quota   *Quota `json:"quota,omitempty"`
-	Folders int    `json:"folders"`
+	// login-disabled, privacy-required, protocol, credentials, config,
+	// sign-in) when !OK; Detail popbridge's wording of it; Texts the
+	// message by language where the part that failed words it (sign-in).
+	Kind    string            `json:"kind,omitempty"`
+	Detail  string            `json:"detail,omitempty"`
+	Texts   map[string]string `json:"texts,omitempty"`
+	Host    string            `json:"host"`
+	Port    int               `json:"port"`
+	Quota   *Quota            `json:"quota,omitempty"`
+	Folders int               `json:"folders"`
 	// SpecialUse maps \Sent, \Drafts, \Trash, \Junk, \Archive to the
 	// server's folder with that role.
 	SpecialUse map[string]string `json:"special_use,omitempty"`
@@ -547,29 +591,142 @@ type Listener struct {
 	Port int    `json:"port"`
 }
 
-// System is what the desktop integration offers (issue H fills these in;
-// a nil hook means the feature is not offered by this build).
+// POPTest is what the old POP account's "Test connection" sends. An
+// empty Password uses the stored one of the account with the same host and
+// user name.
+type POPTest struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	TLS      string `json:"tls"`
+	Username string `json:"username"`
+	Password string `json:"password,omitempty"`
+}
+
+// POPResult is what the POP "Test connection" found.
+type POPResult struct {
+	OK bool `json:"ok"`
+	// Kind is the failure class when !OK: auth, tls, connect, timeout,
+	// protocol, credentials, config; Detail popbridge's wording of it.
+	Kind   string `json:"kind,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	Host   string `json:"host"`
+	Port   int    `json:"port"`
+	// Messages and Bytes are what the mailbox holds (STAT).
+	Messages int           `json:"messages"`
+	Bytes    int64         `json:"bytes"`
+	Elapsed  time.Duration `json:"elapsed"`
+}
+
+// System is what the desktop integration offers (a nil hook means the
+// feature is not offered by this build).
 type System struct {
-	Autostart          *bool    `json:"autostart,omitempty"` // nil: not offered
-	AutostartError     string   `json:"autostart_error,omitempty"`
-	Uninstall          bool     `json:"uninstall"`         // an uninstall is offered
-	SignInProviders    []string `json:"sign_in_providers"` // "microsoft", "google"
-	LogFile            string   `json:"log_file,omitempty"`
-	UninstallScheduled bool     `json:"uninstall_scheduled,omitempty"`
-	// SignInURL answers SystemChange.SignIn: where the browser goes to
-	// sign in.
+	Autostart *bool `json:"autostart,omitempty"` // nil: not offered
+	// AutostartError says why the entry could not be looked at.
+	AutostartError string `json:"autostart_error,omitempty"`
+	// AutostartMethod and AutostartWhere say how and where the entry is
+	// installed (registry-run, launchagent, systemd-user, xdg-autostart;
+	// a file or registry value).
+	AutostartMethod string `json:"autostart_method,omitempty"`
+	AutostartWhere  string `json:"autostart_where,omitempty"`
+	// AutostartProblems stop the entry from working as the user expects
+	// (a moved program, an entry turned off by the system); AutostartNotes
+	// are remarks on what the last change did.
+	AutostartProblems []SystemNote `json:"autostart_problems,omitempty"`
+	AutostartNotes    []SystemNote `json:"autostart_notes,omitempty"`
+	Uninstall         bool         `json:"uninstall"`         // an uninstall is offered
+	SignInProviders   []string     `json:"sign_in_providers"` // "microsoft", "google"
+	LogFile           string       `json:"log_file,omitempty"`
+	// SignIn is the browser sign-in of the new mailbox ([upstream.oauth2]);
+	// nil when it signs in with a password.
+	SignIn *SignIn `json:"sign_in,omitempty"`
+	// SignInURL answers SystemChange.SignIn: the provider's page, opened
+	// in the browser (for a link, should it not have opened).
 	SignInURL string `json:"sign_in_url,omitempty"`
+	// UninstallScheduled: popbridge is stopping after an uninstall;
+	// Uninstalled says what was and will be removed.
+	UninstallScheduled bool             `json:"uninstall_scheduled,omitempty"`
+	Uninstalled        *UninstallReport `json:"uninstalled,omitempty"`
+}
+
+// SystemNote is one remark: Code is stable (the console words it),
+// Params fill its words, Text is popbridge's English.
+type SystemNote struct {
+	Code   string            `json:"code"`
+	Text   string            `json:"text"`
+	Params map[string]string `json:"params,omitempty"`
+}
+
+// SignIn is the state of a browser sign-in.
+type SignIn struct {
+	Provider string `json:"provider"` // "microsoft", "google"
+	Account  string `json:"account"`
+	// State is signed-in, waiting (the browser sign-in is under way),
+	// needed (not signed in yet, or the provider withdrew the sign-in:
+	// sign in again) or error (Detail says what went wrong).
+	State string `json:"state"`
+	// Reason is why a sign-in is needed (not-signed-in, revoked,
+	// client-changed, declined, failed).
+	Reason string `json:"reason,omitempty"`
+	// Texts says it in plain words, by language ("en", "ja").
+	Texts   map[string]string `json:"texts,omitempty"`
+	Detail  string            `json:"detail,omitempty"`
+	Expires time.Time         `json:"expires,omitzero"` // the current access token's
+	URL     string            `json:"url,omitempty"`    // while waiting: the provider's page
+}
+
+// Sign-in states.
+const (
+	SignedIn      = "signed-in"
+	SignInWaiting = "waiting"
+	SignInNeeded  = "needed"
+	SignInError   = "error"
+)
+
+// UninstallPlan is what an uninstall would do.
+type UninstallPlan struct {
+	AutostartOn    bool   `json:"autostart_on"`
+	AutostartWhere string `json:"autostart_where,omitempty"`
+	DataDir        string `json:"data_dir"`
+	DataExists     bool   `json:"data_exists"`
+	DataBytes      int64  `json:"data_bytes"`
+	// OwnMessages are messages copied or moved into Local/… that live
+	// only in the data dir (the bridge's own Maildir): deleted with it.
+	OwnMessages int `json:"own_messages"`
+	// Refused says why the data dir cannot be deleted (English);
+	// RefusedCode which reason: path, root, home, archive, running.
+	Refused     string `json:"refused,omitempty"`
+	RefusedCode string `json:"refused_code,omitempty"`
+	// What always stays: the archives, the config file, the program.
+	Archives []string `json:"archives"`
+	Config   string   `json:"config,omitempty"`
+	Program  string   `json:"program,omitempty"`
+}
+
+// UninstallReport is what an uninstall did, and what it does once
+// popbridge has stopped.
+type UninstallReport struct {
+	Removed []string `json:"removed"`
+	Kept    []string `json:"kept"`
+	Notes   []string `json:"notes,omitempty"`
+	// DataDir is deleted once popbridge has stopped ("" when kept).
+	DataDir string `json:"data_dir,omitempty"`
+}
+
+// Log is the end of popbridge's log.
+type Log struct {
+	File  string   `json:"file"`
+	Lines []string `json:"lines"`
 }
 
 // SystemChange switches desktop features.
 type SystemChange struct {
 	Autostart *bool `json:"autostart,omitempty"`
 	// Uninstall removes autostart and, with RemoveData, the data dir
-	// (never the archives).
+	// (never the archives), and stops popbridge.
 	Uninstall  bool `json:"uninstall,omitempty"`
 	RemoveData bool `json:"remove_data,omitempty"`
-	// SignIn starts a browser sign-in with this provider for Email; the
-	// answer's SignInURL is where to send the browser.
+	// SignIn starts a browser sign-in of the new mailbox with this
+	// provider (its [upstream.oauth2] must be saved first); the answer's
+	// SignInURL is the provider's page, which popbridge opens.
 	SignIn string `json:"sign_in,omitempty"`
-	Email  string `json:"email,omitempty"`
 }

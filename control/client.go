@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	pid   int // the bridge's process, as its /ping said (Dial)
 }
 
 // NewClient returns a client for the endpoint at addr with token.
@@ -30,10 +32,16 @@ func NewClient(addr, token string) *Client {
 }
 
 // Dial connects to the bridge running on dataDir: ErrNoBridge when there
-// is none (no control.json, or nothing answers at its address).
+// is none. A control.json left by a bridge that died (SIGKILL, a power
+// cut) is stale: its process is gone, nothing listens at its address, or
+// someone else's server there refuses the token; Dial says ErrNoBridge
+// for each, and the next bridge replaces the file.
 func Dial(ctx context.Context, dataDir string) (*Client, error) {
 	info, err := ReadInfo(dataDir)
 	if err != nil {
+		return nil, ErrNoBridge
+	}
+	if info.PID > 0 && !processAlive(info.PID) {
 		return nil, ErrNoBridge
 	}
 	c := NewClient(info.Addr, info.Token)
@@ -43,10 +51,20 @@ func Dial(ctx context.Context, dataDir string) (*Client, error) {
 		PID int `json:"pid"`
 	}
 	if err := c.call(pctx, "GET", "/ping", nil, &pong); err != nil {
+		var e *Error
+		if errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden || e.Status == http.StatusNotFound) {
+			// A recycled port: another program (or another popbridge,
+			// with its own token) answers there.
+			return nil, ErrNoBridge
+		}
 		return nil, err
 	}
+	c.pid = pong.PID
 	return c, nil
 }
+
+// PID is the process of the bridge Dial reached (0 for a NewClient).
+func (c *Client) PID() int { return c.pid }
 
 // Addr is the endpoint's address.
 func (c *Client) Addr() string { return strings.TrimPrefix(c.base, "http://") }
@@ -331,6 +349,21 @@ func (c *Client) System(ctx context.Context) (*System, error) {
 // SetSystem implements API.
 func (c *Client) SetSystem(ctx context.Context, ch SystemChange) (*System, error) {
 	return callTyped[System](c, ctx, "POST", "/system", ch)
+}
+
+// UninstallPlan implements API.
+func (c *Client) UninstallPlan(ctx context.Context) (*UninstallPlan, error) {
+	return callTyped[UninstallPlan](c, ctx, "GET", "/system/uninstall", nil)
+}
+
+// Log implements API.
+func (c *Client) Log(ctx context.Context, lines int) (*Log, error) {
+	return callTyped[Log](c, ctx, "GET", "/system/log?lines="+strconv.Itoa(lines), nil)
+}
+
+// TestPOP implements API.
+func (c *Client) TestPOP(ctx context.Context, t POPTest) (*POPResult, error) {
+	return callTyped[POPResult](c, ctx, "POST", "/pop3/test", t)
 }
 
 var (

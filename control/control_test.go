@@ -14,6 +14,7 @@ import (
 	"github.com/popbridge/popbridge/backend"
 	"github.com/popbridge/popbridge/backend/upstream"
 	"github.com/popbridge/popbridge/internal/testenv"
+	"github.com/popbridge/popbridge/oauth"
 	"github.com/popbridge/popbridge/store"
 )
 
@@ -265,6 +266,10 @@ func TestProblemLog(t *testing.T) {
 	log.Error("upstream folder list", "err", fmt.Errorf("sync: %w", ue))
 	log.Warn("upload refused by the server", "mailbox", "Sent", "err", errors.New("NO [TOOBIG] too big"))
 	log.Info("session started", "user", "taro")
+	// A sign-in the provider withdrew, wrapped as the upstream pool does.
+	ce := &oauth.ConsentError{Provider: "Microsoft", Account: "taro@outlook.com", Reason: oauth.ReasonRevoked, Detail: "invalid_grant: AADSTS70008"}
+	log.Error("upstream server", "err", &upstream.Error{Kind: upstream.KindCredentials, Host: "outlook.office365.com", Port: 993, Err: ce})
+	pl.Clear("nothing-of-this-kind")
 	ps := pl.list()
 	byKind := map[string][]Problem{}
 	for _, p := range ps {
@@ -294,8 +299,19 @@ func TestProblemLog(t *testing.T) {
 	if m := byKind["migrate"]; len(m) != 1 || m[0].Params["mailbox"] != "Sent" || !strings.Contains(m[0].Detail, "TOOBIG") {
 		t.Errorf("migrate problems %+v", m)
 	}
-	if strings.Count(out.String(), "\n") != 6 {
-		t.Errorf("the log got %d lines, want 6:\n%s", strings.Count(out.String(), "\n"), out.String())
+	si := byKind["sign-in"]
+	if len(si) != 1 || si[0].Params["account"] != "taro@outlook.com" || si[0].Params["reason"] != oauth.ReasonRevoked ||
+		!strings.Contains(si[0].Texts["ja"], "受け付けなくなりました") || !strings.Contains(si[0].Texts["en"], "sign in again") || len(byKind["upstream"]) != 1 {
+		t.Errorf("sign-in problems %+v (upstream %+v)", si, byKind["upstream"])
+	}
+	pl.Clear("sign-in")
+	for _, p := range pl.list() {
+		if p.Kind == "sign-in" {
+			t.Error("Clear left a sign-in problem")
+		}
+	}
+	if strings.Count(out.String(), "\n") != 7 {
+		t.Errorf("the log got %d lines, want 7:\n%s", strings.Count(out.String(), "\n"), out.String())
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/popbridge/popbridge/backend"
 )
 
 // hub fans live updates out to subscribers (the console's open pages, a
@@ -31,7 +33,14 @@ func (h *hub) subscribe(ctx context.Context) <-chan Event {
 	if len(h.subs) == 1 {
 		wctx, cancel := context.WithCancel(context.Background())
 		h.stop = cancel
-		go h.watch(wctx)
+		// What changes from now on is seen: the watcher starts from this
+		// channel, taken before subscribe returns.
+		var first <-chan struct{}
+		var acct *backend.Account
+		if rt := h.s.current(); rt != nil && rt.Account != nil {
+			acct, first = rt.Account, rt.Account.Changes()
+		}
+		go h.watch(wctx, acct, first)
 	}
 	h.mu.Unlock()
 	go func() {
@@ -82,12 +91,16 @@ func (h *hub) publish(ev Event) {
 }
 
 // watch turns backend changes into dashboard events until ctx ends.
-func (h *hub) watch(ctx context.Context) {
+func (h *hub) watch(ctx context.Context, firstAcct *backend.Account, first <-chan struct{}) {
 	for {
 		var changes <-chan struct{}
 		if rt := h.s.current(); rt != nil && rt.Account != nil {
 			changes = rt.Account.Changes()
+			if rt.Account == firstAcct && first != nil {
+				changes = first // changes since subscribe
+			}
 		}
+		first = nil
 		h.s.mu.Lock()
 		rtChanged := h.s.rtChanged
 		h.s.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/popbridge/popbridge/backend/upstream"
+	"github.com/popbridge/popbridge/oauth"
 )
 
 // ProblemLog watches the bridge's log for what the user should hear
@@ -57,6 +58,9 @@ func (p *ProblemLog) add(key string, pr Problem) {
 		delete(p.items, oldest)
 	}
 }
+
+// Clear forgets the problems of kind (a sign-in renewed: "sign-in").
+func (p *ProblemLog) Clear(kind string) { p.clear(kind) }
 
 // clear forgets the problems of kind.
 func (p *ProblemLog) clear(kind string) {
@@ -152,6 +156,15 @@ func (h *problemHandler) note(r slog.Record) {
 	}
 	if v, ok := attrs["err"]; ok && v.Kind() == slog.KindAny {
 		if err, ok := v.Any().(error); ok {
+			var ce *oauth.ConsentError
+			if errors.As(err, &ce) {
+				// The provider withdrew the sign-in (or there is none
+				// yet): the user must sign in again, in plain words.
+				h.p.add("sign-in\x00"+ce.Provider+"\x00"+ce.Account, Problem{Kind: "sign-in", At: at,
+					Params: map[string]string{"provider": ce.Provider, "account": ce.Account, "reason": ce.Reason},
+					Texts:  ConsentTexts(ce), Detail: ce.Error()})
+				return
+			}
 			var ue *upstream.Error
 			if errors.As(err, &ue) && ue.Kind != upstream.KindDisconnected {
 				host := net.JoinHostPort(ue.Host, strconv.Itoa(ue.Port))

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -192,6 +193,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /console-url", get(api.ConsoleURL))
 	mux.HandleFunc("GET /system", get(api.System))
 	mux.HandleFunc("POST /system", post(api.SetSystem))
+	mux.HandleFunc("GET /system/uninstall", get(api.UninstallPlan))
+	mux.HandleFunc("GET /system/log", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("lines"))
+		l, err := api.Log(r.Context(), n)
+		reply(w, l, err)
+	})
+	mux.HandleFunc("POST /pop3/test", post(api.TestPOP))
 
 	want := []byte("Bearer " + s.info.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -68,6 +68,8 @@ type Host interface {
 type SystemHooks interface {
 	System(ctx context.Context) (*System, error)
 	SetSystem(ctx context.Context, ch SystemChange) (*System, error)
+	UninstallPlan(ctx context.Context) (*UninstallPlan, error)
+	Log(ctx context.Context, lines int) (*Log, error)
 }
 
 // Options configure a Service. Zero values get the documented defaults.
@@ -283,9 +285,7 @@ func (s *Service) Status(ctx context.Context) (*Status, error) {
 	}
 	if rt.Upstream != "" {
 		qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		if q := s.quota.fetch(qctx, rt); q != nil && (q.Error != "" || q.Limit > 0) {
-			rep.Quota = q
-		}
+		rep.Quota = s.quota.fetch(qctx, rt)
 		cancel()
 	}
 	return rep, nil
@@ -420,12 +420,44 @@ func (s *Service) System(ctx context.Context) (*System, error) {
 	return s.opts.System.System(ctx)
 }
 
+var errNoSystem = &Error{Code: CodeUnsupported, Message: "this popbridge has no desktop integration (it runs without the console's shell)", Status: 404}
+
 // SetSystem implements API.
 func (s *Service) SetSystem(ctx context.Context, ch SystemChange) (*System, error) {
 	if s.opts.System == nil {
-		return nil, &Error{Code: CodeUnsupported, Message: "this build has no desktop integration", Status: 404}
+		return nil, errNoSystem
 	}
-	return s.opts.System.SetSystem(ctx, ch)
+	sys, err := s.opts.System.SetSystem(ctx, ch)
+	if err == nil {
+		s.SystemChanged()
+	}
+	return sys, err
+}
+
+// SystemChanged tells the console that System changed (a sign-in in the
+// browser finished, autostart was switched).
+func (s *Service) SystemChanged() { s.hub.publish(Event{Type: "system"}) }
+
+// UninstallPlan implements API.
+func (s *Service) UninstallPlan(ctx context.Context) (*UninstallPlan, error) {
+	if s.opts.System == nil {
+		return nil, errNoSystem
+	}
+	return s.opts.System.UninstallPlan(ctx)
+}
+
+// maxLogLines bounds Log.
+const maxLogLines = 1000
+
+// Log implements API.
+func (s *Service) Log(ctx context.Context, lines int) (*Log, error) {
+	if s.opts.System == nil {
+		return nil, errNoSystem
+	}
+	if lines <= 0 {
+		lines = 200
+	}
+	return s.opts.System.Log(ctx, min(lines, maxLogLines))
 }
 
 // ClientConnected records an IMAP client that logged in; call the
@@ -529,8 +561,8 @@ func (c *quotaCache) fetch(ctx context.Context, rt *Runtime) *Quota {
 	switch {
 	case err != nil:
 		q = &Quota{Error: err.Error(), Checked: time.Now()}
-	case !ok:
-		q = &Quota{Checked: time.Now()} // no quota: Limit 0
+	case !ok || limit <= 0:
+		q = &Quota{None: true, Checked: time.Now()}
 	}
 	c.mu.Lock()
 	if c.gen == gen {

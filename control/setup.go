@@ -81,6 +81,20 @@ func checkChange(ch SettingsChange) error {
 		default:
 			return bad("tls", "%q is not a security mode", u.TLS)
 		}
+		if o := u.OAuth2; o != nil {
+			switch strings.ToLower(strings.TrimSpace(o.Provider)) {
+			case "microsoft", "google":
+			default:
+				return bad("oauth_provider", "%q is not a sign-in provider: microsoft or google", o.Provider)
+			}
+			id := strings.TrimSpace(o.ClientID)
+			if id == "" {
+				return bad("oauth_client_id", "the application (client) ID of the app registration is missing")
+			}
+			if strings.ContainsAny(id, " /?#&") {
+				return bad("oauth_client_id", "%q is not a client ID: copy the Application (client) ID from the registration", id)
+			}
+		}
 	}
 	if ch.POP3 != nil {
 		for _, p := range *ch.POP3 {
@@ -276,9 +290,17 @@ func (s *Service) TestUpstream(ctx context.Context, t UpstreamTest) (*UpstreamRe
 	var tlsCfg *tls.Config
 	pw := t.Password
 	if set, err := s.settings(); err == nil && set.Upstream != nil && strings.EqualFold(set.Upstream.Host, t.Host) {
-		if pw == "" && set.Upstream.Username == t.Username && set.Upstream.PasswordSet {
+		same := set.Upstream.Username == t.Username
+		if same && set.Upstream.OAuth2 != nil && pw == "" && t.Auth == "" {
+			// A browser sign-in: the stored token logs in.
+			t.Auth = set.Upstream.Auth
+		}
+		if pw == "" && same && (set.Upstream.PasswordSet || set.Upstream.OAuth2 != nil) {
 			if pw, err = s.opts.Host.Secret(ctx, "upstream"); err != nil {
 				res.Kind, res.Detail = "credentials", err.Error()
+				if texts := ConsentTexts(err); texts != nil {
+					res.Kind, res.Texts = "sign-in", texts
+				}
 				return res, nil
 			}
 		}
@@ -295,6 +317,9 @@ func (s *Service) TestUpstream(ctx context.Context, t UpstreamTest) (*UpstreamRe
 	}
 	if pw == "" {
 		res.Kind, res.Detail = "credentials", "no password given: type the password (or app password) of the mailbox"
+		if t.Auth == string(upstream.AuthXOAuth2) || t.Auth == string(upstream.AuthOAuthBearer) {
+			res.Kind, res.Detail = "sign-in", "not signed in yet: sign in with the provider first"
+		}
 		return res, nil
 	}
 	auth := upstream.AuthMech(t.Auth)
@@ -304,6 +329,7 @@ func (s *Service) TestUpstream(ctx context.Context, t UpstreamTest) (*UpstreamRe
 	pool, err := upstream.New(upstream.Options{
 		Host: t.Host, Port: t.Port, TLS: upstream.TLSMode(t.TLS), TLSConfig: tlsCfg, Username: t.Username, Auth: auth,
 		Password:       func(context.Context) (string, error) { return pw, nil },
+		Token:          func(context.Context, bool) (string, error) { return pw, nil },
 		MaxConnections: 1,
 		Logger:         slog.New(slog.DiscardHandler),
 	})
@@ -356,6 +382,9 @@ func (s *Service) TestUpstream(ctx context.Context, t UpstreamTest) (*UpstreamRe
 					}
 				}
 			}
+		}
+		if res.Quota == nil {
+			res.Quota = &Quota{None: true, Checked: time.Now()}
 		}
 		return nil
 	})

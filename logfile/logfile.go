@@ -163,6 +163,25 @@ func Tail(dataDir string, n int) ([]string, error) {
 	return lines, nil
 }
 
+// TailFile returns up to n last lines of one log file (a [log] file of
+// the user's choosing), oldest first, without line ends.
+func TailFile(path string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	lines, err := tailFile(path, n)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	for i, j := 0, len(lines)-1; i < j; i, j = i+1, j-1 {
+		lines[i], lines[j] = lines[j], lines[i]
+	}
+	return lines, nil
+}
+
 // tailFile returns up to n last lines of path, newest first.
 func tailFile(path string, n int) ([]string, error) {
 	f, err := os.Open(path)

@@ -146,3 +146,23 @@ func TestTailLongFile(t *testing.T) {
 		t.Errorf("Tail(all) = %d lines starting %q", len(lines), lines[0])
 	}
 }
+
+// TestTailFile: the end of one file of the user's choosing ([log] file),
+// oldest first; a file not written yet is no lines.
+func TestTailFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "my.log")
+	var b strings.Builder
+	for i := 1; i <= 5000; i++ {
+		fmt.Fprintf(&b, "line %d of the log\r\n", i)
+	}
+	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := TailFile(p, 3)
+	if err != nil || strings.Join(got, "|") != "line 4998 of the log|line 4999 of the log|line 5000 of the log" {
+		t.Fatalf("TailFile = %q %v", got, err)
+	}
+	if got, err := TailFile(filepath.Join(t.TempDir(), "none.log"), 3); err != nil || len(got) != 0 {
+		t.Errorf("missing file: %q %v", got, err)
+	}
+}

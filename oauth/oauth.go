@@ -380,8 +380,17 @@ type Source struct {
 	log     *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
+}
 
-	mu sync.Mutex
+// tokenLocks serialises the Sources of one account in this process (the
+// bridge's connections and the console's check): two refreshes with the
+// same refresh token at once would make a provider that rotates them
+// (Microsoft) see the old one again and refuse it.
+var tokenLocks sync.Map // token file path → *sync.Mutex
+
+func lockFor(path string) *sync.Mutex {
+	m, _ := tokenLocks.LoadOrStore(path, new(sync.Mutex))
+	return m.(*sync.Mutex)
 }
 
 // NewSource returns the token source of account.
@@ -396,8 +405,9 @@ func NewSource(cfg Config, store *Store, account string, log *slog.Logger) *Sour
 // if the stored one looks valid (the server rejected it). It has the
 // signature of upstream.Options.Token and pop3.Account.Token.
 func (s *Source) Token(ctx context.Context, refresh bool) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	mu := lockFor(s.store.Path(s.cfg.Provider, s.account))
+	mu.Lock()
+	defer mu.Unlock()
 	p, err := s.cfg.Preset()
 	if err != nil {
 		return "", err

@@ -27,7 +27,7 @@ var presets = []Preset{
 		Help: t("Gmail の設定 → 「すべての設定を表示」→「メール転送と POP/IMAP」で IMAP を有効にしてください。",
 			"In Gmail, Settings → See all settings → Forwarding and POP/IMAP: enable IMAP."),
 		AppPassword: true, OAuth2: OAuth2Google,
-		AppPasswordHelp: t("Google アカウントの通常のパスワードでは接続できません。Google アカウントで 2 段階認証プロセスを有効にし、「アプリ パスワード」(myaccount.google.com/apppasswords) で 16 文字のパスワードを作って、ここに入力してください。または「Google でログイン」を使ってください。",
+		AppPasswordHelp: t("Google アカウントの通常のパスワードでは接続できません。Google アカウントで 2 段階認証プロセスを有効にし、「アプリ パスワード」(myaccount.google.com/apppasswords) で 16 文字のパスワードを作って、ここに入力してください。または「Google でサインイン」を使ってください。",
 			"Your normal Google password does not work here. Turn on 2-Step Verification for your Google Account, create a 16-character app password at myaccount.google.com/apppasswords and enter it here, or use \"Sign in with Google\"."),
 	},
 	// Microsoft's "POP, IMAP, and SMTP settings for Outlook.com" and
@@ -45,7 +45,7 @@ var presets = []Preset{
 		POPHost: "outlook.office365.com", POPPort: 995, POPTLS: TLSImplicit,
 		SMTPHost: "smtp-mail.outlook.com", SMTPPort: 587, SMTPTLS: TLSStartTLS,
 		Username: UsernameEmail, OAuth2: OAuth2Microsoft,
-		Help: t("Microsoft はパスワードでの IMAP/POP 接続を受け付けません。「Microsoft でログイン」でサインインしてください。会社や学校の Microsoft 365 では、管理者が IMAP を無効にしている場合があります。",
+		Help: t("Microsoft はパスワードでの IMAP/POP 接続を受け付けません。「Microsoft でサインイン」ボタンを使ってください。会社や学校の Microsoft 365 では、管理者が IMAP を無効にしている場合があります。",
 			"Microsoft no longer accepts passwords for IMAP/POP: use \"Sign in with Microsoft\". For a work or school Microsoft 365 account, your administrator may have turned IMAP off."),
 	},
 	// Apple's "iCloud Mail server settings for other email client apps"

@@ -28,7 +28,7 @@ import (
 	"strings"
 
 	"github.com/popbridge/popbridge/autostart"
-	"github.com/popbridge/popbridge/instance"
+	"github.com/popbridge/popbridge/control"
 )
 
 // Options say what to uninstall.
@@ -45,6 +45,10 @@ type Options struct {
 	RemoveData bool
 	// Autostart is the system the autostart entry is on; nil: DefaultEnv.
 	Autostart *autostart.Env
+	// Self: the caller is the popbridge running on DataDir (the console's
+	// button), which stops before the data dir is removed; Check does not
+	// refuse the data dir for it.
+	Self bool
 }
 
 // Plan is what Run would do.
@@ -56,8 +60,10 @@ type Plan struct {
 	// OwnMessages are messages in the bridge's own Maildir (copied or
 	// moved into Local/…): deleted with the data dir.
 	OwnMessages int `json:"own_messages"`
-	// Refused says why the data dir will not be deleted ("" when it can).
-	Refused string `json:"refused,omitempty"`
+	// Refused says why the data dir will not be deleted ("" when it can);
+	// RefusedCode says which reason: one of the Refused… constants.
+	Refused     string `json:"refused,omitempty"`
+	RefusedCode string `json:"refused_code,omitempty"`
 	// Kept lists what stays, with why.
 	Kept []string `json:"kept"`
 }
@@ -68,6 +74,15 @@ type Report struct {
 	Kept    []string `json:"kept"`
 	Notes   []string `json:"notes,omitempty"`
 }
+
+// Reasons a data dir is not deleted (Plan.RefusedCode).
+const (
+	RefusedPath    = "path"    // its path cannot be resolved
+	RefusedRoot    = "root"    // the root of a file system
+	RefusedHome    = "home"    // the home directory, or a directory holding it
+	RefusedArchive = "archive" // an archive source, holds one or lies inside one
+	RefusedRunning = "running" // a popbridge runs on it
+)
 
 // ErrRefused wraps the reason the data dir cannot be deleted.
 var ErrRefused = errors.New("will not delete the data dir")
@@ -102,11 +117,11 @@ func Check(ctx context.Context, opts Options) (*Plan, error) {
 	if opts.DataDir == "" {
 		return p, nil
 	}
-	p.Refused = refuse(ctx, opts)
+	p.RefusedCode, p.Refused = refuse(ctx, opts)
 	if _, err := os.Lstat(opts.DataDir); err == nil {
 		p.DataExists = true
 		// Not worth walking a home or root directory that stays anyway.
-		if p.Refused == "" || strings.HasPrefix(p.Refused, "popbridge is running") {
+		if p.Refused == "" || p.RefusedCode == RefusedRunning {
 			p.DataBytes, p.OwnMessages = measure(opts.DataDir)
 		}
 	}
@@ -149,18 +164,19 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return rep, nil
 }
 
-// refuse returns why the data dir must not be deleted, or "".
-func refuse(ctx context.Context, opts Options) string {
+// refuse returns why the data dir must not be deleted (a Refused… code
+// and the words), or "", "".
+func refuse(ctx context.Context, opts Options) (code, why string) {
 	dd, err := canonical(opts.DataDir)
 	if err != nil {
-		return "cannot resolve its path: " + err.Error()
+		return RefusedPath, "cannot resolve its path: " + err.Error()
 	}
 	if dd == filepath.Dir(dd) {
-		return "it is the root of a file system"
+		return RefusedRoot, "it is the root of a file system"
 	}
 	if home, err := os.UserHomeDir(); err == nil {
-		if h, err := canonical(home); err == nil && (h == dd || within(h, dd)) {
-			return "it is your home directory or contains it"
+		if h, err := canonical(home); err == nil && (h == dd || within(dd, h)) {
+			return RefusedHome, "it is your home directory or contains it"
 		}
 	}
 	for _, s := range opts.Sources {
@@ -170,17 +186,26 @@ func refuse(ctx context.Context, opts Options) string {
 		}
 		switch {
 		case sp == dd:
-			return "it is the archive source " + s
+			return RefusedArchive, "it is the archive source " + s
 		case within(dd, sp):
-			return "it contains the archive source " + s
+			return RefusedArchive, "it contains the archive source " + s
 		case within(sp, dd):
-			return "it is inside the archive source " + s
+			return RefusedArchive, "it is inside the archive source " + s
 		}
 	}
-	if in, err := instance.Find(ctx, opts.DataDir); err == nil {
-		return fmt.Sprintf("popbridge is running on it (pid %d): quit it first", in.PID)
+	if opts.Self {
+		return "", ""
 	}
-	return ""
+	if pid, held := control.Held(opts.DataDir); held {
+		if pid == 0 {
+			return RefusedRunning, "popbridge is running on it: quit it first"
+		}
+		return RefusedRunning, fmt.Sprintf("popbridge is running on it (pid %d): quit it first", pid)
+	}
+	if c, err := control.Dial(ctx, opts.DataDir); err == nil {
+		return RefusedRunning, fmt.Sprintf("popbridge is running on it (pid %d): quit it first", c.PID())
+	}
+	return "", ""
 }
 
 // canonical is the absolute path with symlinks resolved as far as it

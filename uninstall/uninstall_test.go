@@ -3,8 +3,6 @@ package uninstall
 import (
 	"context"
 	"errors"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/popbridge/popbridge/autostart"
-	"github.com/popbridge/popbridge/instance"
+	"github.com/popbridge/popbridge/control"
 )
 
 // setup makes a home with an XDG autostart entry (Linux without a systemd
@@ -109,6 +107,32 @@ func TestRunWithData(t *testing.T) {
 	}
 }
 
+// TestDataInHome: the usual data dir, inside the home directory, may go;
+// so may the data dir of the popbridge asking (Self), which stops first.
+func TestDataInHome(t *testing.T) {
+	opts, _, _ := setup(t)
+	home := filepath.Dir(filepath.Dir(filepath.Dir(opts.DataDir))) // …/.local/share/popbridge
+	t.Setenv("HOME", home)
+	t.Setenv("USERPROFILE", home)
+	opts.RemoveData = true
+	plan, err := Check(context.Background(), opts)
+	if err != nil || plan.Refused != "" || plan.RefusedCode != "" {
+		t.Fatalf("data dir inside the home: %+v %v", plan, err)
+	}
+	c, err := control.ClaimDataDir(opts.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	if plan, _ := Check(context.Background(), opts); plan.RefusedCode != RefusedRunning {
+		t.Errorf("claimed data dir: %+v", plan)
+	}
+	opts.Self = true
+	if plan, _ := Check(context.Background(), opts); plan.Refused != "" || plan.OwnMessages != 2 {
+		t.Errorf("the running popbridge's own plan: %+v", plan)
+	}
+}
+
 func TestRunWithoutData(t *testing.T) {
 	opts, env, _ := setup(t)
 	rep, err := Run(context.Background(), opts)
@@ -159,19 +183,18 @@ func TestRefusals(t *testing.T) {
 			write(t, src, "From a@b Thu Jan  1 00:00:00 2015\n\nx\n")
 			o.Sources = append(o.Sources, filepath.Join(link, "keep.mbox"))
 		}, "contains the archive source"},
-		{"running bridge", func(t *testing.T, o *Options) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
+		{"bridge holding the data dir", func(t *testing.T, o *Options) {
+			c, err := control.ClaimDataDir(o.DataDir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			in, err := instance.Publish(o.DataDir, ln.Addr().String())
+			t.Cleanup(c.Release)
+		}, "popbridge is running on it"},
+		{"bridge answering on its control endpoint", func(t *testing.T, o *Options) {
+			srv, err := control.Listen(control.NewService(control.Options{DataDir: o.DataDir}), o.DataDir, "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			mux := http.NewServeMux()
-			instance.Register(mux, instance.Auth(in), nil)
-			srv := &http.Server{Handler: mux}
-			go srv.Serve(ln)
 			t.Cleanup(func() { srv.Close() })
 		}, "popbridge is running on it"},
 		{"home directory", func(t *testing.T, o *Options) {
@@ -180,6 +203,10 @@ func TestRefusals(t *testing.T) {
 				t.Skip(err)
 			}
 			o.DataDir = home
+		}, "home directory"},
+		{"holds the home directory", func(t *testing.T, o *Options) {
+			t.Setenv("HOME", filepath.Join(o.DataDir, "me"))
+			t.Setenv("USERPROFILE", filepath.Join(o.DataDir, "me"))
 		}, "home directory"},
 	}
 	for _, tc := range cases {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -182,6 +183,67 @@ func TestSaveSettings(t *testing.T) {
 	var ce *control.Error
 	if !asControlError(err, &ce) || ce.Params["field"] != "password" {
 		t.Errorf("no password: %v", err)
+	}
+}
+
+// TestSaveSettingsOAuth2: the console's "Sign in with Microsoft/Google"
+// writes [upstream.oauth2] (no password); the client secret is write-only
+// and kept when not retyped; an edit without a password keeps the
+// sign-in; a typed password replaces it.
+func TestSaveSettingsOAuth2(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "xdg"))
+	path := filepath.Join(dir, "popbridge.toml")
+	cfg, err := newConfigFile(path, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &configHost{path: path, cfg: cfg, now: time.Now}
+	ctx := context.Background()
+	const secret = "google-client-Secret-9x"
+	if _, err := h.SaveSettings(ctx, control.SettingsChange{Upstream: &control.UpstreamChange{Host: "imap.gmail.com", TLS: "implicit", Username: "taro@gmail.com",
+		OAuth2: &control.OAuth2Change{Provider: "google", ClientID: "123-abc.apps.googleusercontent.com", ClientSecret: secret}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := got.Upstream; u == nil || u.OAuth2 == nil || u.OAuth2.Provider != "google" || u.OAuth2.ClientSecret != secret || u.Auth != AuthXOAuth2 || u.IsSet() {
+		t.Fatalf("saved upstream %+v", got.Upstream)
+	}
+	set, _ := h.Settings()
+	if o := set.Upstream.OAuth2; o == nil || o.ClientID != "123-abc.apps.googleusercontent.com" || !o.ClientSecretSet || set.Upstream.PasswordFrom != "oauth2" {
+		t.Fatalf("settings %+v", set.Upstream)
+	}
+	if b, _ := json.Marshal(set); strings.Contains(string(b), secret) {
+		t.Fatalf("the client secret is in the settings: %s", b)
+	}
+	// The same client again without the secret: it stays.
+	if _, err := h.SaveSettings(ctx, control.SettingsChange{Upstream: &control.UpstreamChange{Host: "imap.gmail.com", TLS: "implicit", Username: "taro@gmail.com",
+		OAuth2: &control.OAuth2Change{Provider: "google", ClientID: "123-abc.apps.googleusercontent.com"}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Another step saved without touching the mailbox's sign-in.
+	if _, err := h.SaveSettings(ctx, control.SettingsChange{Upstream: &control.UpstreamChange{Host: "imap.gmail.com", TLS: "implicit", Username: "taro@gmail.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ = LoadConfig(path); got.Upstream.OAuth2 == nil || got.Upstream.OAuth2.ClientSecret != secret {
+		t.Fatalf("the sign-in after edits: %+v", got.Upstream.OAuth2)
+	}
+	// An app password instead.
+	if _, err := h.SaveSettings(ctx, control.SettingsChange{Upstream: &control.UpstreamChange{Host: "imap.gmail.com", TLS: "implicit", Username: "taro@gmail.com", Password: "app-pw-abcd"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ = LoadConfig(path); got.Upstream.OAuth2 != nil || !got.Upstream.IsSet() || got.Upstream.Auth != AuthPlain {
+		t.Fatalf("after an app password: %+v", got.Upstream)
+	}
+	// Microsoft without a client ID: the field is named.
+	_, err = h.SaveSettings(ctx, control.SettingsChange{Upstream: &control.UpstreamChange{Host: "outlook.office365.com", Username: "me@outlook.com",
+		OAuth2: &control.OAuth2Change{Provider: "microsoft"}}})
+	var ce *control.Error
+	if !asControlError(err, &ce) || ce.Params["field"] != "client_id" && !strings.Contains(err.Error(), "client_id") {
+		t.Errorf("no client ID: %v", err)
 	}
 }
 

@@ -18,7 +18,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/popbridge/popbridge/control"
+	"github.com/popbridge/popbridge/internal/oauthtest"
 	"github.com/popbridge/popbridge/internal/testenv"
+	"github.com/popbridge/popbridge/oauth"
 )
 
 // runTestShell runs popbridge (as serve does) on cfgPath and returns the
@@ -53,12 +55,20 @@ func runTestShell(t *testing.T, cfgPath string) (string, *syncBuffer, *Config) {
 
 // TestConsoleNoSecrets plants known secrets — the mailbox and POP
 // passwords (inline and in a file), the device password's hash, the
-// control token — then asks every page and every call of the console and
-// of the control API, and reads the log: none of them ever shows up.
+// control token, and then, after the mailbox switched to a browser sign-in
+// through the console, the app registration's client secret and the OAuth
+// access and refresh tokens — then asks every page and every call of the
+// console and of the control API, and reads the log: none of them ever
+// shows up.
 func TestConsoleNoSecrets(t *testing.T) {
 	testenv.RequireDovecot(t)
-	const upPW, popPW, devicePW = "Sekret-Upstream-7Qx", "Sekret-POP-3Wz", "Sekret-Device-9Kp"
-	dc := testenv.StartDovecot(t, testenv.DovecotOptions{Users: []testenv.DovecotUser{{Name: "alice", Password: upPW, QuotaBytes: 50 << 20}, {Name: "oldpop", Password: popPW}}})
+	const upPW, popPW, devicePW, clientSecret = "Sekret-Upstream-7Qx", "Sekret-POP-3Wz", "Sekret-Device-9Kp", "Sekret-Client-4Hv"
+	fake := oauthtest.Start(t, "nosecrets-client")
+	fake.Secret = clientSecret
+	oauthPresetOverride = &oauth.Preset{Name: "Google", AuthURL: fake.AuthURL(), TokenURL: fake.TokenURL(), Scopes: []string{"mail"}, RedirectHost: "127.0.0.1"}
+	t.Cleanup(func() { oauthPresetOverride = nil })
+	dc := testenv.StartDovecot(t, testenv.DovecotOptions{OAuth2IntrospectURL: fake.IntrospectURL(),
+		Users: []testenv.DovecotUser{{Name: "alice", Password: upPW, QuotaBytes: 50 << 20}, {Name: "oldpop", Password: popPW}}})
 	dir := t.TempDir()
 	home := t.TempDir()
 	useHome(t, home)
@@ -113,7 +123,9 @@ password_file = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := []string{upPW, popPW, devicePW, string(hash), info.Token}
+	secrets := func() []string {
+		return append([]string{upPW, popPW, devicePW, string(hash), info.Token, clientSecret}, fake.Tokens()...)
+	}
 
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 60 * time.Second}
@@ -122,7 +134,7 @@ password_file = %q
 	check := func(what string, resp *http.Response, body []byte) {
 		t.Helper()
 		checked++
-		for _, s := range secrets {
+		for _, s := range secrets() {
 			for _, form := range []string{s, jsonEscaped(s)} {
 				if strings.Contains(string(body), form) {
 					t.Errorf("%s: the answer contains a secret (%.6s…)", what, s)
@@ -193,9 +205,10 @@ password_file = %q
 		close(events)
 	}()
 
-	for _, p := range []string{"/", "/setup", "/move", "/devices", "/settings", "/static/console.js", "/static/console.css",
+	pages := []string{"/", "/setup", "/move", "/devices", "/settings", "/static/console.js", "/static/console.css",
 		"/api/dashboard", "/api/settings", "/api/stores", "/api/browse", "/api/presets?email=me%40gmail.com", "/api/devices",
-		"/api/migration", "/api/verify", "/api/system"} {
+		"/api/migration", "/api/verify", "/api/system", "/api/system/uninstall"}
+	for _, p := range pages {
 		if code, b := req("GET", p, ""); code != 200 {
 			t.Errorf("GET %s: %d %s", p, code, b)
 		}
@@ -206,6 +219,11 @@ password_file = %q
 		t.Errorf("test connection with the stored password: %d %s", code, b)
 	}
 	req("POST", "/api/upstream/test", `{"host":"127.0.0.1","port":`+fmt.Sprint(dc.IMAPPort)+`,"tls":"none","username":"alice","password":"wrong"}`)
+	// The old POP account's test, with the stored password and a wrong one.
+	if code, b := req("POST", "/api/pop3/test", `{"host":"127.0.0.1","port":`+fmt.Sprint(dc.POP3Port)+`,"tls":"none","username":"oldpop"}`); code != 200 || !strings.Contains(string(b), `"ok":true`) {
+		t.Errorf("POP test with the stored password: %d %s", code, b)
+	}
+	req("POST", "/api/pop3/test", `{"host":"127.0.0.1","port":`+fmt.Sprint(dc.POP3Port)+`,"tls":"none","username":"oldpop","password":"wrong"}`)
 	req("POST", "/api/stores/scan", fmt.Sprintf(`{"path":%q,"format":"mbox"}`, mbox))
 	req("POST", "/api/devices/account", `{"email":"taro@example.jp","smtp_host":"smtp.example.jp","smtp_port":587}`)
 	req("POST", "/api/plan", `{}`)
@@ -246,6 +264,60 @@ password_file = %q
 		t.Errorf("settings: %d %s", code, b)
 	}
 
+	// The mailbox switches to a browser sign-in (Google, with a client
+	// secret): the console saves it and opens the provider's page, where
+	// the user accepts.
+	browser := make(chan string, 1)
+	oldOpen := openBrowser
+	openBrowser = func(u string) error {
+		go func() {
+			_, body, err := oauthtest.Authorize(u)
+			browser <- fmt.Sprint(body, err)
+		}()
+		return nil
+	}
+	t.Cleanup(func() { openBrowser = oldOpen })
+	if code, b := req("POST", "/api/settings", `{"upstream":{"host":"127.0.0.1","port":`+fmt.Sprint(dc.IMAPPort)+`,"tls":"none","username":"alice",`+
+		`"oauth2":{"provider":"google","client_id":"nosecrets-client","client_secret":"`+clientSecret+`"}}}`); code != 200 || !strings.Contains(string(b), `"client_secret_set":true`) {
+		t.Fatalf("save the sign-in: %d %s", code, b)
+	}
+	if code, b := req("POST", "/api/system", `{"sign_in":"google"}`); code != 200 || !strings.Contains(string(b), `"sign_in_url":"`+jsonEscaped(fake.AuthURL())) {
+		t.Fatalf("start the sign-in: %d %s", code, b)
+	}
+	if page := <-browser; !strings.Contains(page, "Signed in") {
+		t.Fatalf("the provider's return page: %s", page)
+	}
+	for {
+		_, b := req("GET", "/api/system", "")
+		if strings.Contains(string(b), `"state":"signed-in"`) {
+			break
+		}
+		if time.Now().After(deadline.Add(180 * time.Second)) {
+			t.Fatalf("not signed in: %s", b)
+		}
+		time.Sleep(50 * time.Millisecond) // polling for the sign-in
+	}
+	if len(fake.Tokens()) < 2 {
+		t.Fatalf("the fake server issued %d tokens", len(fake.Tokens()))
+	}
+	for _, p := range pages {
+		if code, b := req("GET", p, ""); code != 200 {
+			t.Errorf("GET %s after the sign-in: %d %s", p, code, b)
+		}
+	}
+	// "Test connection" with the sign-in (the stored token, XOAUTH2).
+	if code, b := req("POST", "/api/upstream/test", `{"host":"127.0.0.1","port":`+fmt.Sprint(dc.IMAPPort)+`,"tls":"none","username":"alice"}`); code != 200 || !strings.Contains(string(b), `"ok":true`) {
+		t.Errorf("test connection with the sign-in: %d %s", code, b)
+	}
+	// The tokens are in the token store, nowhere else in the data dir's
+	// config.
+	written, _ := os.ReadFile(cfgPath)
+	for _, tok := range fake.Tokens() {
+		if strings.Contains(string(written), tok) {
+			t.Error("a token is in the config file")
+		}
+	}
+
 	// The control API directly, as the CLI sees it.
 	cl := control.NewClient(info.Addr, info.Token)
 	ctx := context.Background()
@@ -257,6 +329,8 @@ password_file = %q
 		"migration": func() (any, error) { return cl.Migration(ctx) },
 		"verify":    func() (any, error) { return cl.VerifyState(ctx) },
 		"fetch":     func() (any, error) { return cl.Fetch(ctx, "") },
+		"system":    func() (any, error) { return cl.System(ctx) },
+		"plan":      func() (any, error) { return cl.UninstallPlan(ctx) },
 	} {
 		v, err := call()
 		if err != nil {

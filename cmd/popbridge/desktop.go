@@ -1,7 +1,7 @@
 package main
 
-// popbridge with no command (a double-click on Windows or macOS), and
-// `popbridge console`.
+// popbridge with no command (a double-click on Windows or macOS) is
+// `popbridge start`; and `popbridge console`.
 
 import (
 	"context"
@@ -10,64 +10,41 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
-	"runtime"
-	"syscall"
 	"time"
 
 	"github.com/popbridge/popbridge/control"
+	desktoppkg "github.com/popbridge/popbridge/desktop"
 )
 
-// openBrowser opens url in the default browser; tests replace it.
-var openBrowser = func(url string) error {
-	var cmd *exec.Cmd
-	switch runtime.GOOS {
-	case "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
-	case "darwin":
-		cmd = exec.Command("open", url)
-	default:
-		cmd = exec.Command("xdg-open", url)
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	go cmd.Wait()
-	return nil
-}
+// openBrowser opens url in the default browser ($BROWSER when set); tests
+// replace it.
+var openBrowser = desktoppkg.OpenBrowser
 
-// runDesktop starts popbridge as a desktop app: with the configuration it
-// finds or, when there is none, a new one in the user's config dir (the
-// console's setup fills it in); the console opens in the browser.
-func runDesktop(stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	softMemoryLimit()
-	if err := desktop(ctx, stdout, stderr); err != nil {
-		return fail(stderr, err)
-	}
-	return 0
-}
-
-// desktop is runDesktop until ctx ends.
-func desktop(ctx context.Context, stdout, stderr io.Writer) error {
-	path, err := FindConfig("")
-	if errors.Is(err, ErrNoConfig) && os.Getenv(configEnv) == "" {
-		if path, err = defaultConfigPath(); err == nil {
-			if _, err = newConfigFile(path, time.Now()); err == nil {
-				fmt.Fprintf(stdout, "popbridge: created %s; the console walks you through the setup\n", path)
+// desktop runs popbridge as a desktop app until ctx ends: with the
+// configuration at cfgPath, else the one it finds or, when there is none,
+// a new one in the user's config dir (the console's setup fills it in).
+// The console opens in the browser unless autostart.
+func desktop(ctx context.Context, cfgPath string, autostart bool, stdout, stderr io.Writer) error {
+	path := cfgPath
+	var err error
+	if path == "" {
+		path, err = FindConfig("")
+		if errors.Is(err, ErrNoConfig) && os.Getenv(configEnv) == "" {
+			if path, err = defaultConfigPath(); err == nil {
+				if _, err = newConfigFile(path, time.Now()); err == nil {
+					fmt.Fprintf(stdout, "popbridge: created %s; the console walks you through the setup\n", path)
+				}
 			}
 		}
-	}
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	cfg, err := loadConfigFlag(path, stderr)
 	if err != nil {
 		return err
 	}
-	return runShell(ctx, cfg, shellOptions{desktop: true}, stdout, stderr)
+	return runShell(ctx, cfg, shellOptions{desktop: true, autostart: autostart}, stdout, stderr)
 }
 
 // runConsole opens (or prints) the running bridge's console.

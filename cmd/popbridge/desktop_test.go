@@ -39,7 +39,7 @@ func TestDesktopStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- desktop(ctx, out, out) }()
+	go func() { done <- desktop(ctx, "", false, out, out) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -84,7 +84,7 @@ func TestDesktopStart(t *testing.T) {
 
 	// A second double-click opens the running one's console.
 	out2 := &syncBuffer{}
-	if err := desktop(context.Background(), out2, out2); err != nil {
+	if err := desktop(context.Background(), "", false, out2, out2); err != nil {
 		t.Fatalf("second start: %v\n%s", err, out2.String())
 	}
 	second := <-opened

@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/popbridge/popbridge/instance"
 	"github.com/popbridge/popbridge/oauth"
 )
 
@@ -93,7 +92,7 @@ func login(ctx context.Context, cfg *Config, oc oauth.Config, account string, pr
 	defer f.Close()
 	fmt.Fprintf(stdout, "Sign in to %s as %s in your browser:\n\n  %s\n\n", p.Name, account, f.AuthURL)
 	if !printOnly {
-		if err := instance.Opener(f.AuthURL); err != nil {
+		if err := openBrowser(f.AuthURL); err != nil {
 			fmt.Fprintf(stdout, "(could not open a browser: %v; open the address above yourself)\n", err)
 		}
 	}

@@ -69,7 +69,7 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		// A double-click: run as a desktop app with the console.
-		return runDesktop(stdout, stderr)
+		return runStart(nil, stdin, stdout, stderr)
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":

@@ -129,7 +129,7 @@ func printPlan(w io.Writer, p *backend.Plan) {
 			fmt.Fprintf(w, "Does NOT fit: %s\n", control.QuotaRefusal(p))
 		}
 	} else {
-		fmt.Fprintf(w, "\nServer quota: not reported by the server\n")
+		fmt.Fprintf(w, "\nServer quota: none — %s\n", control.NoQuotaText)
 	}
 }
 

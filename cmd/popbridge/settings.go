@@ -69,6 +69,11 @@ func settingsOf(c *Config) *control.Settings {
 			us.PasswordSet, us.PasswordFrom = true, "password_command"
 		case u.Password != "":
 			us.PasswordSet, us.PasswordFrom = true, "password"
+		case u.OAuth2 != nil:
+			us.PasswordFrom = "oauth2"
+		}
+		if o := u.OAuth2; o != nil {
+			us.OAuth2 = &control.OAuth2Setting{Provider: o.Provider, ClientID: o.ClientID, Tenant: o.Tenant, ClientSecretSet: o.ClientSecret != ""}
 		}
 		s.Upstream = us
 	}
@@ -92,6 +97,10 @@ func (h *configHost) Secret(ctx context.Context, which string) (string, error) {
 	if which == "upstream" {
 		if c.Upstream == nil {
 			return "", errors.New("no [upstream] is configured")
+		}
+		if c.Upstream.OAuth2 != nil {
+			// The browser sign-in's current access token.
+			return c.Upstream.oauthSource(nil).Token(ctx, false)
 		}
 		return c.Upstream.ResolvePassword(ctx)
 	}
@@ -253,12 +262,32 @@ func applyChange(cfg *Config, ch control.SettingsChange) error {
 				nu.Auth = AuthPlain
 			}
 			switch {
+			case u.OAuth2 != nil:
+				// Signs in in the browser: no password.
+				o := &OAuth2Config{Provider: strings.ToLower(strings.TrimSpace(u.OAuth2.Provider)), ClientID: strings.TrimSpace(u.OAuth2.ClientID),
+					ClientSecret: u.OAuth2.ClientSecret, Tenant: strings.TrimSpace(u.OAuth2.Tenant)}
+				if o.ClientSecret == "" && old != nil && old.OAuth2 != nil && old.OAuth2.Provider == o.Provider && old.OAuth2.ClientID == o.ClientID {
+					o.ClientSecret = old.OAuth2.ClientSecret
+				}
+				nu.OAuth2 = o
+				if u.Auth == "" || (u.Auth != AuthXOAuth2 && u.Auth != AuthOAuthBearer) {
+					nu.Auth = AuthXOAuth2
+				}
 			case u.Password != "":
 				p, err := secretFile(cfg.DataDir, "upstream.password", u.Password)
 				if err != nil {
 					return err
 				}
 				nu.Secret = Secret{PasswordFile: p}
+				if nu.Auth != AuthPlain && nu.Auth != AuthLogin {
+					nu.Auth = AuthPlain
+				}
+			case old != nil && old.OAuth2 != nil:
+				// Still signs in in the browser.
+				nu.OAuth2 = old.OAuth2
+				if nu.Auth != AuthXOAuth2 && nu.Auth != AuthOAuthBearer {
+					nu.Auth = old.Auth
+				}
 			case old != nil && (old.IsSet() || old.OAuth2TokenCommand != ""):
 				nu.Secret, nu.OAuth2TokenCommand = old.Secret, old.OAuth2TokenCommand
 				if nu.OAuth2TokenCommand != "" && u.Auth == "" {

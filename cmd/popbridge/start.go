@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,53 +15,30 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/popbridge/popbridge/instance"
 	"github.com/popbridge/popbridge/logfile"
 )
 
-// consoleLoginURL mints a one-time console login URL for the control
-// endpoint's POST /console-url (instance.Register); nil while this build
-// has no console, and the endpoint answers 404.
-var consoleLoginURL func(context.Context) (string, error)
-
 // runStart is popbridge as a desktop app: what a double-click (no
-// subcommand) and the autostart entry run. Unlike serve it does not fail
-// when a bridge already runs on the data dir: it opens that bridge's
-// console (with -autostart it just exits). Without a terminal it logs to
-// the rotating file data_dir/logs/popbridge.log.
+// command) and the autostart entry (start -autostart) run. It creates a
+// configuration when there is none (the console's setup fills it in) and
+// opens the console in the browser; when a bridge already runs on the data
+// dir it opens that one's console instead of failing (with -autostart it
+// just exits). It logs to the rotating file data_dir/logs/popbridge.log
+// (the console shows it), and to the terminal when there is one.
 func runStart(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("start", "[-config FILE] [-autostart]", stderr)
-	cfgPath := fs.String("config", "", "configuration file")
-	auto := fs.Bool("autostart", false, "started at login by the autostart entry: when a bridge already runs, exit without opening its console")
+	cfgPath := fs.String("config", "", "configuration file (default: the one popbridge finds, or a new one in your config dir)")
+	auto := fs.Bool("autostart", false, "started at login by the autostart entry: no browser; when a bridge already runs, exit quietly")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
-	cfg, err := loadConfigFlag(*cfgPath, stderr)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	if err := cfg.CheckServe(); err != nil {
-		return fail(stderr, err)
-	}
-	terminal := isTerminal(stderr)
-	log, out, closeLog, err := startLogger(cfg, terminal, stdout, stderr)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	defer closeLog()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	softMemoryLimit()
-	_, err = instance.Run(ctx, instance.Options{
-		DataDir: cfg.DataDir,
-		Serve:   func(ctx context.Context) error { return serve(ctx, cfg, log, out) },
-		Locked:  isLocked,
-		Quiet:   *auto,
-		Out:     out,
-		Log:     log,
-	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("popbridge stopped", "err", err)
+	if err := desktop(ctx, *cfgPath, *auto, stdout, stderr); err != nil {
 		return fail(stderr, err)
 	}
 	return 0

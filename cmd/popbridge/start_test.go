@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +19,7 @@ import (
 	"time"
 
 	"github.com/popbridge/popbridge/autostart"
-	"github.com/popbridge/popbridge/instance"
+	"github.com/popbridge/popbridge/control"
 	"github.com/popbridge/popbridge/internal/oauthtest"
 	"github.com/popbridge/popbridge/internal/testenv"
 	"github.com/popbridge/popbridge/logfile"
@@ -39,14 +41,14 @@ type stubOpener struct {
 }
 
 func (s *stubOpener) install(t *testing.T) {
-	old := instance.Opener
-	instance.Opener = func(u string) error {
+	old := openBrowser
+	openBrowser = func(u string) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.urls = append(s.urls, u)
 		return nil
 	}
-	t.Cleanup(func() { instance.Opener = old })
+	t.Cleanup(func() { openBrowser = old })
 }
 
 func (s *stubOpener) got() []string {
@@ -55,25 +57,32 @@ func (s *stubOpener) got() []string {
 	return append([]string(nil), s.urls...)
 }
 
-// TestStartOpensRunningConsole: with a bridge running, `popbridge start`
-// (and `popbridge` alone) opens its console URL instead of failing; the
-// autostart variant only says it runs; `serve` keeps its clear error.
+// waitOutput waits until out has printed want.
+func waitOutput(t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never printed %q:\n%s", want, out.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the output
+	}
+}
+
+// TestStartOpensRunningConsole: with popbridge running, `popbridge start`
+// and `popbridge` alone open its console (a fresh one-time link each
+// time, which logs in) instead of failing; the autostart variant opens
+// nothing and exits 0; `serve` keeps its clear error.
 func TestStartOpensRunningConsole(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, freePort(t), archiveSource(t), "")
-	var n int
-	var mu sync.Mutex
-	consoleLoginURL = func(context.Context) (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		n++
-		return fmt.Sprintf("http://127.0.0.1:7777/console/login?token=once-%d", n), nil
-	}
-	t.Cleanup(func() { consoleLoginURL = nil })
-	startBridge(t, cfgPath)
+	appendUpstream(t, cfgPath, "[console]\nlisten = \"127.0.0.1:0\"\n")
+	loginURL, _, _ := runTestShell(t, cfgPath)
+	base := loginURL[:strings.Index(loginURL, "/login")]
 	var op stubOpener
 	op.install(t)
 
+	seen := map[string]bool{loginURL: true}
 	for i, args := range [][]string{{"start", "-config", cfgPath}, nil} {
 		if args == nil {
 			t.Setenv(configEnv, cfgPath) // `popbridge` alone finds its config
@@ -82,20 +91,28 @@ func TestStartOpensRunningConsole(t *testing.T) {
 		if code := run(args, nil, &out, &errb); code != 0 {
 			t.Fatalf("%q exited %d: %s", args, code, errb.String())
 		}
-		want := fmt.Sprintf("http://127.0.0.1:7777/console/login?token=once-%d", i+1)
-		if got := op.got(); len(got) != i+1 || got[i] != want {
-			t.Errorf("%q opened %q, want %s last", args, got, want)
+		got := op.got()
+		if len(got) != i+1 || !strings.HasPrefix(got[i], base+"/login?token=") || seen[got[i]] {
+			t.Fatalf("%q opened %q, want a new login link of %s", args, got, base)
 		}
-		if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), fmt.Sprintf("pid %d", os.Getpid())) {
+		u := got[i]
+		seen[u] = true
+		if !strings.Contains(out.String(), u) || !strings.Contains(out.String(), fmt.Sprintf("pid %d", os.Getpid())) || !strings.Contains(out.String(), "already running") {
 			t.Errorf("%q printed %q", args, out.String())
 		}
+		jar, _ := cookiejar.New(nil)
+		resp, err := (&http.Client{Jar: jar}).Get(u)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("the opened link does not log in: %v %v", resp, err)
+		}
+		resp.Body.Close()
 	}
 
 	var out, errb bytes.Buffer
 	if code := run([]string{"start", "-autostart", "-config", cfgPath}, nil, &out, &errb); code != 0 {
 		t.Fatalf("start -autostart exited %d: %s", code, errb.String())
 	}
-	if len(op.got()) != 2 || !strings.Contains(out.String()+readLog(t, dir), "already running") {
+	if len(op.got()) != 2 || !strings.Contains(out.String(), "already running") {
 		t.Errorf("start -autostart opened %q; printed %q", op.got(), out.String())
 	}
 
@@ -103,6 +120,86 @@ func TestStartOpensRunningConsole(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"serve", "-config", cfgPath}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "already running") {
 		t.Errorf("serve with a bridge running: exit %d, %q", code, errb.String())
+	}
+}
+
+// TestStartWaitsForStartingBridge: a popbridge holds the data dir but its
+// control endpoint does not answer yet (it is starting): a second start
+// waits for it and opens its console, instead of failing; serve fails at
+// once.
+func TestStartWaitsForStartingBridge(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, freePort(t), archiveSource(t), "")
+	dataDir := filepath.Join(dir, "data")
+	claim, err := control.ClaimDataDir(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer claim.Release()
+	var op stubOpener
+	op.install(t)
+
+	var out, errb bytes.Buffer
+	if code := run([]string{"serve", "-config", cfgPath}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "already running") {
+		t.Errorf("serve while another one starts: exit %d, %q", code, errb.String())
+	}
+
+	sout := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"start", "-config", cfgPath}, nil, sout, sout) }()
+	waitOutput(t, sout, "waiting for it")
+	// Its endpoint comes up.
+	const console = "http://127.0.0.1:9/login?token=from-the-starting-one"
+	svc := control.NewService(control.Options{DataDir: dataDir, Version: "test"})
+	svc.SetAddrs("", "127.0.0.1:9", func() (string, error) { return console, nil })
+	srv, err := control.Listen(svc, dataDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("start exited %d:\n%s", code, sout.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("start did not find the starting popbridge:\n%s", sout.String())
+	}
+	if got := op.got(); len(got) != 1 || got[0] != console {
+		t.Errorf("opened %q, want %s", got, console)
+	}
+}
+
+// TestStartAutostartQuiet: the autostart entry's start opens no browser;
+// it serves, with the console, and logs to the rotating file in the data
+// dir.
+func TestStartAutostartQuiet(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, freePort(t), archiveSource(t), "")
+	appendUpstream(t, cfgPath, "[console]\nlisten = \"127.0.0.1:0\"\n")
+	var op stubOpener
+	op.install(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- desktop(ctx, cfgPath, true, out, out) }()
+	waitOutput(t, out, "listening on")
+	c, err := control.Dial(context.Background(), filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := c.ConsoleURL(context.Background()); err != nil || !strings.Contains(u, "/login?token=") {
+		t.Errorf("console: %q %v", u, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := op.got(); len(got) != 0 {
+		t.Errorf("autostart opened %q", got)
+	}
+	if log := readLog(t, dir); !strings.Contains(log, "listening on") || !strings.Contains(log, "shutting down") {
+		t.Errorf("the rotating log:\n%s", log)
 	}
 }
 
@@ -115,32 +212,40 @@ func readLog(t *testing.T, dir string) string {
 }
 
 // TestStartRecoversAfterSIGKILL: a bridge killed with SIGKILL leaves its
-// control.json; `popbridge start` (a real process, no terminal) recovers
-// without help: it serves, replaces control.json and logs to the rotating
-// file in the data dir.
+// control.json; `popbridge start` (the real program, no terminal, the
+// browser a script) takes the data dir over without help: it serves,
+// replaces control.json, opens the console and logs to the rotating file
+// in the data dir.
 func TestStartRecoversAfterSIGKILL(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGKILL")
 	}
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, freePort(t), archiveSource(t), "")
+	appendUpstream(t, cfgPath, "[console]\nlisten = \"127.0.0.1:0\"\n")
 	cfg, _, err := LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bin := buildBinary(t)
 	first := startProc(t, bin, cfgPath, cfg)
-	old, err := instance.Read(cfg.DataDir)
+	old, err := control.ReadInfo(cfg.DataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first.kill()
-	if _, err := instance.Read(cfg.DataDir); err != nil {
+	if _, err := control.ReadInfo(cfg.DataDir); err != nil {
 		t.Fatalf("control.json should outlive SIGKILL: %v", err)
+	}
+	opened := filepath.Join(dir, "opened")
+	browser := filepath.Join(dir, "browser.sh")
+	if err := os.WriteFile(browser, []byte("#!/bin/sh\nprintf '%s\\n' \"$1\" >> "+opened+"\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
 
 	out := &syncBuffer{}
 	cmd := exec.Command(bin, "start", "-config", cfgPath)
+	cmd.Env = append(os.Environ(), "BROWSER="+browser)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -153,10 +258,10 @@ func TestStartRecoversAfterSIGKILL(t *testing.T) {
 		<-exited
 	})
 	deadline := time.Now().Add(60 * time.Second)
-	var in *instance.Info
+	var c *control.Client
 	for {
-		in, err = instance.Find(context.Background(), cfg.DataDir)
-		if err == nil && in.PID == cmd.Process.Pid {
+		c, err = control.Dial(context.Background(), cfg.DataDir)
+		if err == nil && c.PID() == cmd.Process.Pid {
 			break
 		}
 		select {
@@ -169,8 +274,21 @@ func TestStartRecoversAfterSIGKILL(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // readiness polling
 	}
-	if in.Token == old.Token {
-		t.Error("control.json still has the dead bridge's token")
+	if in, err := control.ReadInfo(cfg.DataDir); err != nil || in.Token == old.Token || in.PID != cmd.Process.Pid {
+		t.Errorf("control.json after the take-over: %+v %v (the dead one's token: %s…)", in, err, old.Token[:4])
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		b, _ := os.ReadFile(opened)
+		if u := strings.TrimSpace(string(b)); strings.Contains(u, "/login?token=") {
+			if !strings.Contains(out.String(), u) {
+				t.Errorf("the console link %s was opened but not printed:\n%s", u, out.String())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the browser was not opened on the console:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the browser script's file
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	<-exited
@@ -195,15 +313,15 @@ func TestLoginAndServeWithOAuth2(t *testing.T) {
 		Scopes: []string{"imap", "offline_access"}, RedirectHost: "127.0.0.1"}
 	t.Cleanup(func() { oauthPresetOverride = nil })
 	browser := make(chan string, 1)
-	old := instance.Opener
-	instance.Opener = func(u string) error {
+	old := openBrowser
+	openBrowser = func(u string) error {
 		go func() {
 			_, body, err := oauthtest.Authorize(u)
 			browser <- fmt.Sprint(body, err)
 		}()
 		return nil
 	}
-	t.Cleanup(func() { instance.Opener = old })
+	t.Cleanup(func() { openBrowser = old })
 
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, freePort(t), archiveSource(t), "")

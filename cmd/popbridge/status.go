@@ -45,9 +45,12 @@ func printStatus(w io.Writer, rep *control.Status) {
 	}
 	fmt.Fprintln(w)
 	if q := rep.Quota; q != nil {
-		if q.Error != "" {
+		switch {
+		case q.Error != "":
 			fmt.Fprintf(w, "Server quota: unknown (%s)\n\n", q.Error)
-		} else {
+		case q.None || q.Limit <= 0:
+			fmt.Fprintf(w, "Server quota: none — %s\n\n", control.NoQuotaText)
+		default:
 			fmt.Fprintf(w, "Server quota: %s used of %s (%s free)\n\n", humanBytes(q.Used), humanBytes(q.Limit), humanBytes(max(q.Limit-q.Used, 0)))
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/popbridge/popbridge/control"
 	"github.com/popbridge/popbridge/internal/testenv"
 )
 
@@ -133,5 +135,31 @@ m.logout()
 	msgs := dc.Messages(t, user.Name, "INBOX")
 	if len(msgs) != 1 || string(msgs[0].Body) != string(local[0].Body) {
 		t.Errorf("Dovecot INBOX has %d messages after two COPYs of one message; want exactly the archive's bytes once", len(msgs))
+	}
+}
+
+// TestStatusNoQuota: with a server that reports no quota, status says so
+// (and what it means) instead of saying nothing; -json has "none".
+func TestStatusNoQuota(t *testing.T) {
+	testenv.RequireDovecot(t)
+	dc := testenv.StartDovecot(t, testenv.DovecotOptions{})
+	user := dc.Users[0]
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, freePort(t), archiveSource(t), "")
+	appendUpstream(t, cfgPath, fmt.Sprintf("[upstream]\nhost = \"127.0.0.1\"\nport = %d\ntls = \"none\"\nusername = %q\npassword = %q\n", dc.IMAPPort, user.Name, user.Password))
+	var out, errb strings.Builder
+	if code := run([]string{"status", "-config", cfgPath}, nil, &out, &errb); code != 0 {
+		t.Fatalf("status: %d %s", code, errb.String())
+	}
+	if want := "Server quota: none — the server does not report a quota: popbridge cannot check that the mail will fit"; !strings.Contains(out.String(), want) {
+		t.Errorf("status lacks %q:\n%s", want, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"status", "-json", "-config", cfgPath}, nil, &out, &errb); code != 0 {
+		t.Fatalf("status -json: %d %s", code, errb.String())
+	}
+	var rep control.Status
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil || rep.Quota == nil || !rep.Quota.None {
+		t.Errorf("status -json quota: %+v %v\n%s", rep.Quota, err, out.String())
 	}
 }

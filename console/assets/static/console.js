@@ -163,10 +163,18 @@
     };
   }
 
+  // inLang picks the text of the page's language from a {lang: text} map
+  // (texts popbridge words itself, e.g. a sign-in to renew).
+  function inLang(texts) {
+    return texts && (texts[LANG] || texts.en) ? (texts[LANG] || texts.en) : '';
+  }
+  const PROVIDERS = { microsoft: 'Microsoft', google: 'Google' };
+
   function problemItem(p) {
-    const li = el('li', {}, el('span', { text: t('problem.' + p.kind, p.params || {}) }));
+    const head = inLang(p.texts) || t('problem.' + p.kind, p.params || {});
+    const li = el('li', {}, el('span', { text: head }));
     if (p.count > 1) li.append(' ', el('span', { class: 'hint', text: t('problem.count', { n: p.count }) }));
-    if (p.detail) li.append(el('span', { class: 'detail', text: p.detail }));
+    if (p.detail && !p.detail.startsWith(head)) li.append(el('span', { class: 'detail', text: p.detail }));
     return li;
   }
 
@@ -219,7 +227,7 @@
       } else {
         meter.hidden = true;
         setText('quota-add', '');
-        setText('quota-text', !d.upstream ? t('dash.noServer') : q && q.error ? t('dash.quotaError') : q === undefined || q === null ? t('dash.quotaChecking') : t('dash.quotaUnknown'));
+        setText('quota-text', !d.upstream ? t('dash.noServer') : q && q.error ? t('dash.quotaError') : q === undefined || q === null ? t('dash.quotaChecking') : t('dash.quotaNone'));
       }
       renderMig(d.migration);
       $('verified-banner').hidden = !(d.verify && d.verify.ok && d.migration && d.migration.state === 'done');
@@ -272,8 +280,7 @@
 
   async function setupPage() {
     let set = await api('GET', '/api/settings');
-    let system = { sign_in_providers: [] };
-    api('GET', '/api/system').then((s) => { system = s; }).catch(() => {});
+    let system = await api('GET', '/api/system').catch(() => ({ sign_in_providers: [] }));
     let preset = null;
 
     const show = (n) => {
@@ -438,6 +445,99 @@
     }
     api('GET', '/api/devices').then((d) => { if (d.account.email && !mb.email.value) mb.email.value = d.account.email; }).catch(() => {});
     mb.tls.addEventListener('change', () => { mb.port.value = defPort(mb.tls.value, true); });
+    // The browser sign-in (Microsoft, Google): the app registration's
+    // client ID is saved with the mailbox ([upstream.oauth2]), then
+    // popbridge opens the provider's page; this page follows the sign-in
+    // through the event stream.
+    let oauthProvider = '';
+    const renderSignIn = (si) => {
+      const box = $('mb-signin-state');
+      if (!box) return;
+      clear(box);
+      if (!si || si.provider !== oauthProvider) return;
+      const provider = PROVIDERS[si.provider] || si.provider;
+      switch (si.state) {
+        case 'waiting':
+          box.append(el('p', { text: t('setup.mb.signInWaiting', { provider }) }));
+          if (si.url) box.append(el('p', {}, el('a', { href: si.url, target: '_blank', rel: 'noopener noreferrer', id: 'mb-signin-link', text: t('setup.mb.signInLink', { provider }) })));
+          break;
+        case 'signed-in':
+          box.append(el('p', { class: 'result-ok', text: t('setup.mb.signedIn', { provider, account: si.account }) }));
+          break;
+        case 'needed':
+          box.append(el('p', { class: 'error', text: inLang(si.texts) || t('setup.mb.signInNeeded', { provider }) }));
+          break;
+        default:
+          box.append(el('p', { class: 'error', text: t('setup.mb.signInError', { provider }) }), el('p', { class: 'hint', text: si.detail || '' }));
+      }
+    };
+    const oauthForm = () => {
+      if (!oauthProvider || !$('mb-client-id')) return null;
+      const o = { provider: oauthProvider, client_id: $('mb-client-id').value.trim() };
+      if ($('mb-tenant') && $('mb-tenant').value.trim()) o.tenant = $('mb-tenant').value.trim();
+      if ($('mb-client-secret') && $('mb-client-secret').value) o.client_secret = $('mb-client-secret').value;
+      return o;
+    };
+    const signInBox = (p) => {
+      const sign = clear($('mb-signin'));
+      sign.hidden = false;
+      oauthProvider = p.oauth2;
+      if (p.oauth2 === 'microsoft') sign.append(el('p', { class: 'warn', text: t('setup.mb.oauthOnly') }));
+      if (!(system.sign_in_providers || []).includes(p.oauth2)) {
+        sign.append(el('p', { class: 'hint', text: t('setup.mb.signInLater') }));
+        return;
+      }
+      const provider = PROVIDERS[p.oauth2];
+      const up = set.upstream && set.upstream.oauth2 && set.upstream.oauth2.provider === p.oauth2 ? set.upstream.oauth2 : null;
+      sign.append(el('p', { text: t('setup.mb.oauthIntro', { provider }) }));
+      sign.append(el('label', {}, t('setup.mb.oauthClientId') + ' ',
+        el('input', { type: 'text', id: 'mb-client-id', spellcheck: 'false', autocomplete: 'off', value: up ? up.client_id : '' })));
+      sign.append(el('p', { class: 'hint', text: t('setup.mb.oauthClientHelp.' + p.oauth2) }));
+      if (p.oauth2 === 'microsoft') {
+        sign.append(el('label', {}, t('setup.mb.oauthTenant') + ' ',
+          el('input', { type: 'text', id: 'mb-tenant', spellcheck: 'false', placeholder: 'common', value: up && up.tenant && up.tenant !== 'common' ? up.tenant : '' })));
+      } else {
+        sign.append(el('label', {}, t('setup.mb.oauthSecret') + ' ', el('input', { type: 'password', id: 'mb-client-secret', autocomplete: 'off' })));
+        if (up && up.client_secret_set) sign.append(el('p', { class: 'hint', text: t('setup.mb.oauthSecretSaved') }));
+        sign.append(el('p', { class: 'hint', text: t('setup.mb.oauthOrPassword') }));
+      }
+      sign.append(el('p', {}, el('button', { type: 'button', class: 'primary', id: 'mb-signin-btn', text: t('setup.mb.signIn.' + p.oauth2), onclick: () => startSignIn(p) })));
+      sign.append(el('div', { id: 'mb-signin-state', role: 'status' }));
+      $('mb-password-box').hidden = p.oauth2 === 'microsoft';
+      renderSignIn(system.sign_in);
+    };
+    // Answers about the sign-in may arrive out of order (the browser can
+    // finish before the click's answer is back): the one asked last wins.
+    let sysAsked = 0, sysShown = 0;
+    const showSystem = (n, s) => {
+      if (n <= sysShown) return;
+      sysShown = n;
+      system = s;
+      renderSignIn(s.sign_in);
+    };
+    const refreshSystem = async () => {
+      const n = ++sysAsked;
+      try { showSystem(n, await api('GET', '/api/system')); } catch (e) { /* the next event asks again */ }
+    };
+    const startSignIn = async (p) => {
+      status('mb-signin-state', t('setup.mb.signInSaving'));
+      try {
+        const f = upstreamForm();
+        if (!f.oauth2) {
+          f.oauth2 = oauthForm();
+          delete f.password;
+          f.auth = 'xoauth2';
+        }
+        set = await api('POST', '/api/settings', { upstream: f });
+        markDone();
+        const n = ++sysAsked;
+        showSystem(n, await api('POST', '/api/system', { sign_in: p.oauth2 }));
+      } catch (e) {
+        status('mb-signin-state', errText(e), 'error');
+      }
+    };
+    live({ open: refreshSystem, system: refreshSystem });
+
     const applyPreset = (p, fill) => {
       const box = $('mb-preset');
       const tmpl = clear($('mb-template'));
@@ -445,6 +545,8 @@
       clear(box);
       $('mb-apppass').hidden = true;
       $('mb-signin').hidden = true;
+      $('mb-password-box').hidden = false;
+      oauthProvider = '';
       $('mb-username-hint').hidden = true;
       if (!p || !p.found) {
         box.hidden = !mb.email.value.includes('@');
@@ -503,24 +605,7 @@
         $('mb-apppass').hidden = false;
         clear($('mb-apppass')).append(el('strong', { text: t('setup.mb.appPassTitle') }), el('p', { text: p.app_password_help || t('setup.mb.appPassGeneric') }));
       }
-      if (p.oauth2) {
-        const sign = clear($('mb-signin'));
-        sign.hidden = false;
-        if (p.oauth2 === 'microsoft') sign.append(el('p', { class: 'warn', text: t('setup.mb.oauthOnly') }));
-        if ((system.sign_in_providers || []).includes(p.oauth2)) {
-          sign.append(el('button', {
-            type: 'button', class: 'primary', text: t('setup.mb.signIn.' + p.oauth2),
-            onclick: async () => {
-              try {
-                const s = await api('POST', '/api/system', { sign_in: p.oauth2, email: mb.email.value });
-                if (s.sign_in_url) location.href = s.sign_in_url;
-              } catch (e) { status('mb-result', errText(e), 'error'); }
-            },
-          }));
-        } else if (p.oauth2 === 'microsoft') {
-          sign.append(el('p', { class: 'hint', text: t('setup.mb.signInLater') }));
-        }
-      }
+      if (p.oauth2) signInBox(p);
     };
     let lastEmail = '';
     const lookup = async (fill) => {
@@ -536,9 +621,19 @@
     };
     mb.email.addEventListener('change', () => lookup(true));
     if (mb.email.value) lookup(!set.upstream);
-    const upstreamForm = () => ({
-      host: mb.host.value.trim(), port: Number(mb.port.value) || 0, tls: mb.tls.value, username: mb.user.value.trim(), password: mb.pass.value,
-    });
+    // upstreamForm is the mailbox as the form has it: with the browser
+    // sign-in for Microsoft (passwords are refused there) and for Google
+    // when a client ID is given and no (app) password typed.
+    const upstreamForm = () => {
+      const f = { host: mb.host.value.trim(), port: Number(mb.port.value) || 0, tls: mb.tls.value, username: mb.user.value.trim(), password: mb.pass.value };
+      const o = oauthForm();
+      if (o && (oauthProvider === 'microsoft' || (o.client_id && !mb.pass.value))) {
+        f.oauth2 = o;
+        f.auth = 'xoauth2';
+        delete f.password;
+      }
+      return f;
+    };
     $('mb-test').addEventListener('click', async () => {
       const out = clear($('mb-result'));
       out.append(el('p', { class: 'hint', text: t('setup.mb.testing') }));
@@ -557,7 +652,7 @@
           }
         } else {
           out.append(el('p', { class: 'error', text: t('upstream.' + r.kind, { host: r.host, port: r.port }) }),
-            el('p', { class: 'hint', text: r.detail }));
+            el('p', { class: 'hint', text: inLang(r.texts) || r.detail }));
         }
       } catch (e) {
         clear(out).append(el('p', { class: 'error', text: errText(e) }));
@@ -622,6 +717,23 @@
       if (!pop.port.value) pop.port.value = defPort(pop.tls.value, false);
     }
     step3Enter();
+    $('pop-test').addEventListener('click', async () => {
+      const out = clear($('pop-result'));
+      out.append(el('p', { class: 'hint', text: t('setup.pop.testing') }));
+      try {
+        const r = await api('POST', '/api/pop3/test', {
+          host: pop.host.value.trim(), port: Number(pop.port.value) || 0, tls: pop.tls.value, username: pop.user.value.trim(), password: pop.pass.value,
+        });
+        clear(out);
+        if (r.ok) {
+          out.append(el('p', { class: 'result-ok', text: t('setup.pop.ok', { host: r.host, messages: num(r.messages), size: bytes(r.bytes) }) }));
+        } else {
+          out.append(el('p', { class: 'error', text: t('pop.' + r.kind, { host: r.host, port: r.port }) }), el('p', { class: 'hint', text: r.detail }));
+        }
+      } catch (e) {
+        clear(out).append(el('p', { class: 'error', text: errText(e) }));
+      }
+    });
     $('pop-form').addEventListener('submit', async (ev) => {
       ev.preventDefault();
       let list = [];
@@ -939,34 +1051,122 @@
     } catch (e) { /* shown as empty */ }
     let sys;
     try { sys = await api('GET', '/api/system'); } catch (e) { return; }
+
+    // Start with this computer.
+    const renderAutostart = (s) => {
+      $('autostart').checked = !!s.autostart;
+      const where = $('autostart-where');
+      where.hidden = !(s.autostart && s.autostart_where);
+      where.textContent = s.autostart && s.autostart_where ? t('set.autostartWhere', { where: s.autostart_where }) : '';
+      const probs = clear($('autostart-problems'));
+      for (const p of s.autostart_problems || []) probs.append(el('li', { class: 'warn', text: t('autostart.problem.' + p.code, p.params || {}) }));
+      probs.hidden = !(s.autostart_problems || []).length;
+      const notes = clear($('autostart-notes'));
+      for (const n of s.autostart_notes || []) notes.append(el('li', { text: t('autostart.note.' + n.code) }));
+      notes.hidden = !(s.autostart_notes || []).length;
+      if (s.autostart_error) status('autostart-status', t('set.autostartUnknown') + ' ' + s.autostart_error, 'error');
+    };
     if (sys.autostart !== undefined && sys.autostart !== null) {
       $('autostart-section').hidden = false;
-      $('autostart').checked = sys.autostart;
-      if (sys.autostart_error) status('autostart-status', sys.autostart_error, 'error');
+      renderAutostart(sys);
       $('autostart').addEventListener('change', async () => {
+        const want = $('autostart').checked;
+        status('autostart-status', t('saving'));
         try {
-          const s = await api('POST', '/api/system', { autostart: $('autostart').checked });
-          $('autostart').checked = !!s.autostart;
+          const s = await api('POST', '/api/system', { autostart: want });
+          renderAutostart(s);
           status('autostart-status', s.autostart ? t('set.autostartOn') : t('set.autostartOff'), 'ok');
         } catch (e) {
-          $('autostart').checked = !$('autostart').checked;
-          status('autostart-status', errText(e), 'error');
+          $('autostart').checked = !want;
+          const reason = (e.params || {}).reason;
+          status('autostart-status', reason ? t('autostart.error.' + reason) + ' (' + e.message + ')' : errText(e), 'error');
         }
       });
     }
+
+    // The log.
     if (sys.log_file) {
       $('log-dt').hidden = false;
       $('log-dd').hidden = false;
       setText('log-file', sys.log_file);
+      $('log-section').hidden = false;
+      $('log-show').addEventListener('click', async () => {
+        status('log-status', t('set.logLoading'));
+        try {
+          const l = await api('GET', '/api/system/log?lines=300');
+          const pre = $('log-lines');
+          pre.hidden = false;
+          pre.textContent = l.lines.join('\n');
+          pre.scrollTop = pre.scrollHeight;
+          status('log-status', l.lines.length ? t('set.logShown', { n: num(l.lines.length) }) : t('set.logEmpty'));
+          $('log-show').textContent = t('set.logRefresh');
+        } catch (e) {
+          status('log-status', errText(e), 'error');
+        }
+      });
     }
+
+    // Remove popbridge: first what it would remove and what stays, then
+    // the confirmation.
     if (sys.uninstall) {
       $('uninstall-section').hidden = false;
+      let plan = null;
+      const renderPlan = () => {
+        const removeData = $('remove-data').checked;
+        const rm = clear($('uninstall-removes'));
+        const keep = clear($('uninstall-keeps'));
+        rm.append(el('li', { text: plan.autostart_on ? t('uninstall.rm.autostart', { where: plan.autostart_where || '' }) : t('uninstall.rm.noAutostart') }));
+        const refused = removeData && plan.data_exists && plan.refused_code;
+        if (removeData && plan.data_exists && !refused) {
+          rm.append(el('li', { text: t('uninstall.rm.data', { dir: plan.data_dir, size: bytes(plan.data_bytes) }) }));
+        }
+        rm.append(el('li', { text: t('uninstall.rm.stop') }));
+        for (const a of plan.archives || []) keep.append(el('li', { text: t('uninstall.keep.archive', { path: a }) }));
+        keep.append(el('li', { text: t('uninstall.keep.server') }));
+        if (plan.data_exists && (!removeData || refused)) keep.append(el('li', { text: t('uninstall.keep.data', { dir: plan.data_dir }) }));
+        if (plan.config) keep.append(el('li', { text: t('uninstall.keep.config', { path: plan.config }) }));
+        if (plan.program) keep.append(el('li', { text: t('uninstall.keep.program', { path: plan.program }) }));
+        const r = $('uninstall-refused');
+        r.hidden = !refused;
+        r.textContent = refused ? t('uninstall.refused.' + plan.refused_code) + ' (' + plan.refused + ')' : '';
+        const warn = removeData && !refused && plan.own_messages > 0;
+        const w = $('uninstall-warn');
+        w.hidden = !warn;
+        w.textContent = warn ? t('uninstall.ownMessages', { n: num(plan.own_messages) }) : '';
+        $('uninstall-confirm').disabled = !!refused;
+      };
       $('uninstall-btn').addEventListener('click', async () => {
-        if (!window.confirm(t('set.uninstallConfirm'))) return;
+        status('uninstall-status', '');
         try {
-          await api('POST', '/api/system', { uninstall: true, remove_data: $('remove-data').checked });
+          plan = await api('GET', '/api/system/uninstall');
+        } catch (e) {
+          status('uninstall-status', errText(e), 'error');
+          return;
+        }
+        renderPlan();
+        $('uninstall-plan').hidden = false;
+        $('uninstall-btn').hidden = true;
+      });
+      $('remove-data').addEventListener('change', () => { if (plan) renderPlan(); });
+      $('uninstall-cancel').addEventListener('click', () => {
+        $('uninstall-plan').hidden = true;
+        $('uninstall-btn').hidden = false;
+      });
+      $('uninstall-confirm').addEventListener('click', async () => {
+        $('uninstall-confirm').disabled = true;
+        status('uninstall-status', t('set.uninstalling'));
+        try {
+          const s = await api('POST', '/api/system', { uninstall: true, remove_data: $('remove-data').checked });
+          const u = s.uninstalled || {};
+          $('uninstall-plan').hidden = true;
+          const done = clear($('uninstall-done'));
+          done.hidden = false;
+          if ((u.removed || []).length) done.append(el('li', { text: t('uninstall.done.autostart') }));
+          if (u.data_dir) done.append(el('li', { text: t('uninstall.done.data', { dir: u.data_dir }) }));
+          done.append(el('li', { text: t('uninstall.done.stopped') }));
           status('uninstall-status', t('set.uninstalled'), 'ok');
         } catch (e) {
+          $('uninstall-confirm').disabled = false;
           status('uninstall-status', errText(e), 'error');
         }
       });

@@ -1,4 +1,4 @@
-package instance
+package desktop
 
 import (
 	"errors"
@@ -7,9 +7,6 @@ import (
 	"runtime"
 	"strings"
 )
-
-// Opener opens url in the user's browser. Tests replace it.
-var Opener = OpenBrowser
 
 // OpenBrowser opens url with $BROWSER when set (a list of commands
 // separated by ":", "%s" standing for the URL, as Python's webbrowser and

@@ -1,6 +1,0 @@
-//go:build !unix && !windows
-
-package instance
-
-// processAlive cannot tell here; the control endpoint decides.
-func processAlive(int) bool { return true }
