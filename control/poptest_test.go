@@ -55,11 +55,11 @@ func TestPOPTest(t *testing.T) {
 	}{
 		{"typed password", POPTest{Host: "127.0.0.1", Port: dc.POP3Port, TLS: "none", Username: "oldpop", Password: "pop-Pw-5"}, true, "", ""},
 		{"stored password", POPTest{Host: "127.0.0.1", Port: dc.POP3Port, TLS: "none", Username: "oldpop"}, true, "", ""},
-		{"STARTTLS", POPTest{Host: "127.0.0.1", Port: dc.POP3Port, TLS: "starttls", Username: "oldpop", Password: "pop-Pw-5"}, false, "tls", "not signed by an authority"},
-		{"wrong password", POPTest{Host: "127.0.0.1", Port: dc.POP3Port, TLS: "none", Username: "oldpop", Password: "wrong"}, false, "auth", "refused the user name or password"},
-		{"nothing listening", POPTest{Host: "127.0.0.1", Port: closedPort, TLS: "none", Username: "oldpop", Password: "x"}, false, "connect", "refused the connection"},
-		{"SSL/TLS on the plain port", POPTest{Host: "127.0.0.1", Port: dc.POP3Port, TLS: "implicit", Username: "oldpop", Password: "x"}, false, "tls", "plain text on this port"},
-		{"plain on the SSL/TLS port", POPTest{Host: "127.0.0.1", Port: dc.POP3SPort, TLS: "none", Username: "oldpop", Password: "x"}, false, "timeout", "choose SSL/TLS"},
+		{"STARTTLS", POPTest{Host: "127.0.0.1", Port: dc.POP3Port, TLS: "starttls", Username: "oldpop", Password: "pop-Pw-5"}, false, "tls", "not signed by a trusted authority"},
+		{"wrong password", POPTest{Host: "127.0.0.1", Port: dc.POP3Port, TLS: "none", Username: "oldpop", Password: "wrong"}, false, "auth", "rejected the username or password"},
+		{"nothing listening", POPTest{Host: "127.0.0.1", Port: closedPort, TLS: "none", Username: "oldpop", Password: "x"}, false, "connect", "connection refused"},
+		{"SSL/TLS on the plain port", POPTest{Host: "127.0.0.1", Port: dc.POP3Port, TLS: "implicit", Username: "oldpop", Password: "x"}, false, "tls", "answered in plain text"},
+		{"plain on the SSL/TLS port", POPTest{Host: "127.0.0.1", Port: dc.POP3SPort, TLS: "none", Username: "oldpop", Password: "x"}, false, "timeout", "no POP3 greeting"},
 		{"no password", POPTest{Host: "127.0.0.1", Port: dc.POP3Port, TLS: "none", Username: "someone"}, false, "credentials", "type the password"},
 		{"clear text over the network", POPTest{Host: "pop.example.com", Port: 110, TLS: "none", Username: "me", Password: "x"}, false, "config", "clear text"},
 	}
