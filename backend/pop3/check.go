@@ -81,4 +81,3 @@ func Check(ctx context.Context, acct Account) (messages int, size int64, err err
 	_, _ = s.do("QUIT", 64<<10, func() error { return s.c.Quit() })
 	return count, int64(octets), nil
 }
-
