@@ -43,13 +43,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/popbridge/popbridge/internal/fsutil"
 	"io/fs"
 	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -374,10 +374,10 @@ func (b *Bundle) issue(names []string, now time.Time) (*tls.Certificate, error) 
 	// The chain the server sends: leaf, then the CA (clients that were
 	// given the CA match it; the others see what to trust).
 	chainPEM := append(certPEM, b.CACertPEM...)
-	if err := writeFileAtomic(filepath.Join(b.opts.Dir, ServerKeyFile), keyPEM, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(b.opts.Dir, ServerKeyFile), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(b.opts.Dir, ServerFile), chainPEM, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(b.opts.Dir, ServerFile), chainPEM, 0o644); err != nil {
 		return nil, err
 	}
 	c, err := tls.X509KeyPair(chainPEM, keyPEM)
@@ -479,12 +479,12 @@ func createCA(opts Options, key crypto.Signer) (*x509.Certificate, crypto.Signer
 	}
 	if !existingKey {
 		// Key first: a certificate without its key is the state we refuse.
-		if err := writeFileAtomic(filepath.Join(opts.Dir, CAKeyFile), keyPEM, 0o600); err != nil {
+		if err := fsutil.WriteFileAtomic(filepath.Join(opts.Dir, CAKeyFile), keyPEM, 0o600); err != nil {
 			return nil, nil, err
 		}
 	}
 	certPath := filepath.Join(opts.Dir, CAFile)
-	if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return nil, nil, err
 	}
 	// A new CA invalidates the old server certificate.
@@ -573,41 +573,4 @@ func decodeKey(data []byte) (crypto.Signer, error) {
 func publicKeyEqual(a, b crypto.PublicKey) bool {
 	ae, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ae.Equal(b)
-}
-
-// writeFileAtomic writes data to a temporary file in the same directory
-// and renames it into place.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	// CreateTemp makes the file 0600; Windows has no Unix modes.
-	if runtime.GOOS != "windows" {
-		if err := f.Chmod(perm); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ok = true
-	return nil
 }

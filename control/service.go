@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/popbridge/popbridge/internal/fsutil"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -474,15 +474,7 @@ func (s *Service) ClientConnected(user, remote string, tls bool) (done func()) {
 // writeFileAtomic writes data to path (mode 0600) through a temporary
 // file, so a crash leaves the old or the new content.
 func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return fsutil.WriteFileAtomic(path, data, 0o600)
 }
 
 // clientSet is the connected IMAP clients.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/popbridge/popbridge/internal/fsutil"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -96,27 +97,8 @@ func (st *Store) Save(cfg Config, account string, tok *oauth2.Token) error {
 		return fmt.Errorf("oauth: token directory %s: %w", st.Dir, err)
 	}
 	p := st.Path(cfg.Provider, account)
-	tmp, err := os.CreateTemp(st.Dir, ".token-*")
-	if err != nil {
+	if err := fsutil.WriteFileAtomic(p, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("oauth: save sign-in: %w", err)
-	}
-	// CreateTemp makes it 0600 already; say so for clarity.
-	werr := tmp.Chmod(0o600)
-	if werr == nil {
-		_, werr = tmp.Write(append(b, '\n'))
-	}
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), p)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("oauth: save sign-in to %s: %w", p, werr)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"github.com/popbridge/popbridge/internal/testenv"
 	"io"
 	"log/slog"
 	"net"
@@ -92,7 +93,7 @@ var (
 
 func testCertificate(t testing.TB) tls.Certificate {
 	testCertOnce.Do(func() {
-		certPEM, keyPEM, err := selfSigned(time.Now())
+		certPEM, keyPEM, err := testenv.SelfSignedCert()
 		if err != nil {
 			testCertErr = err
 			return
@@ -138,7 +139,7 @@ func newTestEnv(t testing.TB, mod func(*Options)) *testEnv {
 	})
 	opts := Options{
 		Users:         []User{{Name: testUser, PasswordHash: mustHash(t, testPass)}},
-		TLSConfig:     TLSConfig(cert),
+		TLSConfig:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		NewSession:    func(SessionInfo) (imapserver.Session, error) { return imapmemserver.NewUserSession(env.user), nil },
 		Caps:          imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapMove: {}, imap.CapUIDPlus: {}, imap.CapLiteralPlus: {}},
 		Logger:        logger,

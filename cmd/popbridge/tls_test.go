@@ -3,21 +3,27 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/popbridge/popbridge/certs"
-	"github.com/popbridge/popbridge/server"
 )
 
 // tlsConfigFile writes a config with both IMAP listeners on free ports and
@@ -50,9 +56,7 @@ func TestServeTLSLocalCA(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, imapsAddr := tlsConfigFile(t, dir, "")
 	// The self-signed pair of earlier versions.
-	if _, _, err := server.LoadOrCreateCert(filepath.Join(dir, "data"), "", ""); err != nil {
-		t.Fatal(err)
-	}
+	plantLegacyCert(t, filepath.Join(dir, "data", "tls"))
 	b := startBridge(t, cfgPath)
 	tlsDir := filepath.Join(dir, "data", "tls")
 	caPEM, err := os.ReadFile(filepath.Join(tlsDir, certs.CAFile))
@@ -167,5 +171,39 @@ func TestListenHosts(t *testing.T) {
 	got := listenHosts("0.0.0.0:1993", "[::]:1143", "mybox.lan:1993", "192.168.1.5:1993", ":1143", "")
 	if strings.Join(got, ",") != "mybox.lan" {
 		t.Errorf("listenHosts = %v", got)
+	}
+}
+
+// plantLegacyCert writes the self-signed pair earlier popbridge versions
+// made in data_dir/tls (cert.pem, key.pem; subject "popbridge (self-signed)").
+func plantLegacyCert(t *testing.T, dir string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "popbridge", Organization: []string{"popbridge (self-signed)"}},
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(10, 0, 0),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
