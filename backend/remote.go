@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/popbridge/popbridge/internal/units"
 	"io"
 	"sort"
 	"strings"
@@ -874,18 +875,6 @@ func (a *Account) quotaCheck(ctx context.Context, c *imapclient.Client, folder s
 	return nil
 }
 
-func kib(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
 // syncBeforeUse refreshes a mirror before a client looks at it (SELECT,
 // STATUS), briefly: on failure the client sees the mirror as it is.
 func (a *Account) syncBeforeUse(name string) {
@@ -1207,3 +1196,5 @@ func (a *Account) remoteSearch(folder string, c *imap.SearchCriteria) (imap.UIDS
 	}
 	return out, nil
 }
+
+func kib(n int64) string { return units.Bytes(n) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/popbridge/popbridge/internal/fsutil"
+	"github.com/popbridge/popbridge/internal/units"
 	"log/slog"
 	"strings"
 	"sync"
@@ -600,19 +601,6 @@ func (c *quotaCache) refresh(rt *Runtime, done func()) {
 	}()
 }
 
-// HumanBytes formats a size for people: 1.5 GB, 12.0 MB, 300 B.
-func HumanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
 // QuotaRefusal says in words why a plan does not fit the server.
 func QuotaRefusal(p *backend.Plan) string {
 	free := max(p.QuotaLimit-p.QuotaUsed, 0)
@@ -661,3 +649,6 @@ func statusFor(code string) int {
 	}
 	return 500
 }
+
+// HumanBytes formats a size for people (units.Bytes).
+func HumanBytes(n int64) string { return units.Bytes(n) }

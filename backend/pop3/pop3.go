@@ -56,6 +56,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/popbridge/popbridge/internal/units"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -735,14 +736,4 @@ func (f *Fetcher) saveStatus(start time.Time, res *RoundResult, noUIDL, listed b
 	return nil
 }
 
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+func humanBytes(n int64) string { return units.Bytes(n) }

@@ -78,7 +78,7 @@ password = %q
 		t.Fatalf("first fetch: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 	code, out, errOut = run("-config", cfgPath, "-once", "-account", "old")
-	if code != 0 || !strings.Contains(out, "fetched 0 (0 B), 0 already known") {
+	if code != 0 || !strings.Contains(out, "fetched 0 (0 bytes), 0 already known") {
 		t.Fatalf("second fetch: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 	if code, _, errOut := run("-config", cfgPath, "-once", "-account", "nope"); code != 1 || !strings.Contains(errOut, `no [[pop3]] account named "nope" (configured: "old")`) {

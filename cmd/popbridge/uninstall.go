@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/popbridge/popbridge/internal/units"
 	"io"
 	"os"
 	"path/filepath"
@@ -88,14 +89,4 @@ func runUninstall(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	return 0
 }
 
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
+func humanSize(n int64) string { return units.Bytes(n) }
