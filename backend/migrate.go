@@ -1128,50 +1128,25 @@ func (a *Account) readServer(ctx context.Context, folder string, want map[messag
 // hashServerBodies streams BODY.PEEK[] of uids through content hashers,
 // holding at most one network buffer per message, with progress.
 func (a *Account) hashServerBodies(ctx context.Context, folder string, uids []imap.UID, o MigrateOptions) (map[imap.UID]message.FP, error) {
-	out := make(map[imap.UID]message.FP, len(uids))
-	sec := &imap.FetchItemBodySection{Peek: true}
+	var out map[imap.UID]message.FP
 	var bytesRead int64
 	done := 0
-	err := a.pool.DoSelected(ctx, a.srv(folder), true, true, func(c *imapclient.Client) error {
-		cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sec}})
-		for {
-			msg := cmd.Next()
-			if msg == nil {
-				break
-			}
-			var uid imap.UID
-			var fp message.FP
-			got := false
-			for {
-				item := msg.Next()
-				if item == nil {
-					break
-				}
-				switch it := item.(type) {
-				case imapclient.FetchItemDataUID:
-					uid = it.UID
-				case imapclient.FetchItemDataBodySection:
-					if it.Literal != nil {
-						h := message.NewContentHasher()
-						n, err := io.Copy(h, it.Literal)
-						if err != nil {
-							cmd.Close()
-							return err
-						}
-						bytesRead += n
-						fp, got = h.Sum(), true
-					}
-				}
-			}
-			if uid != 0 && got {
-				out[uid] = fp
-			}
-			done++
-			if o.VerifyProgress != nil && done%64 == 0 {
-				o.VerifyProgress(VerifyProgress{Folder: folder, Done: done, Total: len(uids), Bytes: bytesRead})
-			}
+	hash := func(lit io.Reader) (message.FP, error) {
+		h := message.NewContentHasher()
+		n, err := io.Copy(h, lit)
+		bytesRead += n
+		return h.Sum(), err
+	}
+	progress := func() {
+		done++
+		if o.VerifyProgress != nil && done%64 == 0 {
+			o.VerifyProgress(VerifyProgress{Folder: folder, Done: done, Total: len(uids), Bytes: bytesRead})
 		}
-		return cmd.Close()
+	}
+	err := a.pool.DoSelected(ctx, a.srv(folder), true, true, func(c *imapclient.Client) error {
+		var err error
+		out, err = fetchEach(c, uids, hash, progress)
+		return err
 	})
 	if o.VerifyProgress != nil {
 		o.VerifyProgress(VerifyProgress{Folder: folder, Done: done, Total: len(uids), Bytes: bytesRead})

@@ -577,7 +577,15 @@ func fetchBodies(c *imapclient.Client, uids []imap.UID) (map[imap.UID][]byte, er
 }
 
 func fetchBodiesOnce(c *imapclient.Client, uids []imap.UID) (map[imap.UID][]byte, error) {
-	out := make(map[imap.UID][]byte, len(uids))
+	return fetchEach(c, uids, io.ReadAll, nil)
+}
+
+// fetchEach runs UID FETCH (UID BODY.PEEK[]) of uids in the selected
+// mailbox and keeps, by UID, what read makes of each message's bytes
+// (streamed: read must consume the literal); after, if set, is called
+// after each message. A message without UID or body is left out.
+func fetchEach[T any](c *imapclient.Client, uids []imap.UID, read func(io.Reader) (T, error), after func()) (map[imap.UID]T, error) {
+	out := make(map[imap.UID]T, len(uids))
 	sec := &imap.FetchItemBodySection{Peek: true}
 	cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sec}})
 	for {
@@ -586,7 +594,8 @@ func fetchBodiesOnce(c *imapclient.Client, uids []imap.UID) (map[imap.UID][]byte
 			break
 		}
 		var uid imap.UID
-		var body []byte
+		var v T
+		got := false
 		for {
 			item := msg.Next()
 			if item == nil {
@@ -597,17 +606,20 @@ func fetchBodiesOnce(c *imapclient.Client, uids []imap.UID) (map[imap.UID][]byte
 				uid = it.UID
 			case imapclient.FetchItemDataBodySection:
 				if it.Literal != nil {
-					b, err := io.ReadAll(it.Literal)
+					r, err := read(it.Literal)
 					if err != nil {
 						cmd.Close()
 						return out, err
 					}
-					body = b
+					v, got = r, true
 				}
 			}
 		}
-		if uid != 0 && body != nil {
-			out[uid] = body
+		if uid != 0 && got {
+			out[uid] = v
+		}
+		if after != nil {
+			after()
 		}
 	}
 	return out, cmd.Close()
