@@ -623,10 +623,8 @@ func (a *Account) migrateFolder(ctx context.Context, fp FolderPlan, o MigrateOpt
 			return &dailyCapError{o.DailyLimit}
 		}
 		// Already on the server (content proven against the mirror, which
-		// the plan synced): nothing to read or send.
-		if err := a.withBackoff(ctx, "sync", func() error { return a.syncRemote(ctx, fp.Target, false) }); err != nil {
-			return upstreamErr("sync", fp.Target, err)
-		}
+		// the plan synced and every upload since keeps current): nothing
+		// to read or send.
 		var there map[int]bool
 		err = a.withBackoff(ctx, "fetch", func() (err error) {
 			there, err = a.onServer(ctx, tf.ID, fp.Target, batch)
