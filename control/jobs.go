@@ -19,9 +19,13 @@ import (
 // State files in the data dir.
 const (
 	migrationFile    = "migration.json"
-	verifyReportFile = "verify-report.json"
+	verifyReportFile = VerifyReportFile
 	verifyStateFile  = "verify-state.json"
 )
+
+// VerifyReportFile is where the last verify's full report is kept in the
+// data dir (JSON, backend.VerifyReport).
+const VerifyReportFile = "verify-report.json"
 
 // migration is the one migration job: started from the console (in the
 // background) or from `popbridge migrate` (in the foreground, through the

@@ -225,10 +225,13 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	defer closeAPI()
+	var rep *backend.VerifyReport
 	if r.Content {
 		fmt.Fprintf(stdout, "verify: reading every message from the server and comparing its bytes (this takes a while)…\n")
+		rep, err = verifyWithProgress(ctx, api, r, cfg.DataDir, stdout)
+	} else {
+		rep, err = api.Verify(ctx, r)
 	}
-	rep, err := api.Verify(ctx, r)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -269,6 +272,54 @@ func runVerify(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "Run 'popbridge migrate' to upload them.\n")
 	return 1
+}
+
+// verifyWithProgress runs verify as a job (in the running bridge, or in
+// this process) and prints its progress from the event stream; the full
+// report is the one the job saved in the data dir.
+func verifyWithProgress(ctx context.Context, api control.API, r migrateRequest, dataDir string, stdout io.Writer) (*backend.VerifyReport, error) {
+	events, err := api.Events(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := api.StartVerify(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	var last time.Time
+	for st.State == "running" {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return nil, errors.New("verify: the bridge stopped")
+			}
+			if ev.Verify == nil {
+				continue
+			}
+			st = ev.Verify
+			if p := st.Progress; p != nil && (time.Since(last) >= 2*time.Second || p.Done == p.Total) {
+				last = time.Now()
+				fmt.Fprintf(stdout, "verify: %s: %d/%d messages read (%s)\n", p.Folder, p.Done, p.Total, humanBytes(p.Bytes))
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if st.State != "done" {
+		if st.Error != "" {
+			return nil, errors.New(st.Error)
+		}
+		return nil, fmt.Errorf("verify ended: %s", st.State)
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, control.VerifyReportFile))
+	if err != nil {
+		return nil, fmt.Errorf("verify report: %w", err)
+	}
+	var rep backend.VerifyReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("verify report %s: %w", control.VerifyReportFile, err)
+	}
+	return &rep, nil
 }
 
 func writeVerifyReport(path string, rep *backend.VerifyReport) error {

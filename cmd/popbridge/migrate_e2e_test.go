@@ -114,8 +114,13 @@ func TestMigrateCLI(t *testing.T) {
 	}
 	report := filepath.Join(dir, "missing.csv")
 	out, code = runBin(t, bin, "verify", "-config", cfgPath, "-report", report)
-	if code != 0 || !strings.Contains(out, "OK: every in-scope legacy message is on the server") {
+	if code != 0 || !strings.Contains(out, "OK: every in-scope legacy message is on the server (compared by header fields and size)") {
 		t.Fatalf("verify (exit %d):\n%s", code, out)
+	}
+	out, code = runBin(t, bin, "verify", "-content", "-config", cfgPath)
+	if code != 0 || !strings.Contains(out, "OK: every in-scope legacy message is on the server (compared by full content)") ||
+		!strings.Contains(out, fmt.Sprintf("verify: Old: %d/%d messages read", n, n)) {
+		t.Fatalf("verify -content (exit %d):\n%s", code, out)
 	}
 
 	// Delete one message on the server: verify names it, exit 1.
@@ -152,6 +157,10 @@ func TestMigrateCLI(t *testing.T) {
 	out, code = runBin(t, bin, "verify", "-config", cfgPath)
 	if code != 0 {
 		t.Fatalf("verify through the running bridge (exit %d):\n%s", code, out)
+	}
+	out, code = runBin(t, bin, "verify", "-content", "-config", cfgPath)
+	if code != 0 || !strings.Contains(out, "(compared by full content)") {
+		t.Fatalf("verify -content through the running bridge (exit %d):\n%s", code, out)
 	}
 	if got := len(dc.Messages(t, user.Name, "Old")); got != n {
 		t.Errorf("server has %d messages after the restore, want %d", got, n)
