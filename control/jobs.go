@@ -647,13 +647,14 @@ func (s *Service) VerifyCSV(ctx context.Context, w io.Writer) error {
 	return WriteVerifyCSV(w, rep)
 }
 
-// WriteVerifyCSV writes the missing messages of rep as CSV (a header line,
-// then folder, target, uid, date, from, subject, message_id).
+// WriteVerifyCSV writes the messages verify did not find as CSV (a header
+// line, then folder, target, uid, date, from, subject, message_id, problem
+// — "missing" or "differs" — and detail).
 func WriteVerifyCSV(w io.Writer, rep *backend.VerifyReport) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"folder", "target", "uid", "date", "from", "subject", "message_id"})
+	cw.Write([]string{"folder", "target", "uid", "date", "from", "subject", "message_id", "problem", "detail"})
 	for _, m := range rep.Missing {
-		cw.Write([]string{m.Folder, m.Target, fmt.Sprint(m.UID), m.Date.Format(time.RFC3339), m.From, m.Subject, m.MessageID})
+		cw.Write([]string{m.Folder, m.Target, fmt.Sprint(m.UID), m.Date.Format(time.RFC3339), m.From, m.Subject, m.MessageID, m.Problem, m.Detail})
 	}
 	cw.Flush()
 	return cw.Error()

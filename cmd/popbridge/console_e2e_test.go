@@ -368,17 +368,17 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Errorf("server %s: %d messages, want %d", folder, n, want)
 		}
 	}
-	// Verify, then the report as CSV.
-	step("verify", chromedp.Click(chromedp.CSS("#verify-btn")))
+	// Verify, byte by byte, then the report as CSV.
+	step("verify", chromedp.Click(chromedp.CSS("#verify-content")), chromedp.Click(chromedp.CSS("#verify-btn")))
 	poll("verified", `!!document.querySelector('#verify-out .result-ok') && !document.getElementById('next-steps').hidden`)
-	if got := text("#verify-out"); !strings.Contains(got, "Verified: all 52 messages are on the server") {
+	if got := text("#verify-out"); !strings.Contains(got, "Verified: all 52 messages are on the server") || !strings.Contains(got, "compared byte by byte") {
 		t.Fatalf("verify: %q", got)
 	}
 	// (The browser's text() drops the byte order mark Excel needs; it is
 	// the first three bytes.)
 	csv := eval("csv", `fetch(document.getElementById('csv-link').href).then(async r => r.headers.get('Content-Type') + '|' +
 		Array.from(new Uint8Array(await r.clone().arrayBuffer()).slice(0, 3)).join(',') + '|' + await r.text())`)
-	if csv != "text/csv; charset=utf-8|239,187,191|folder,target,uid,date,from,subject,message_id\n" {
+	if csv != "text/csv; charset=utf-8|239,187,191|folder,target,uid,date,from,subject,message_id,problem,detail\n" {
 		t.Fatalf("verify report %q", csv)
 	}
 

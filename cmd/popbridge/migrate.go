@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -329,13 +328,7 @@ func writeVerifyReport(path string, rep *backend.VerifyReport) error {
 	}
 	defer f.Close()
 	if strings.HasSuffix(strings.ToLower(path), ".csv") {
-		w := csv.NewWriter(f)
-		w.Write([]string{"folder", "target", "uid", "date", "from", "subject", "message_id", "problem", "detail"})
-		for _, m := range rep.Missing {
-			w.Write([]string{m.Folder, m.Target, fmt.Sprint(m.UID), m.Date.Format(time.RFC3339), m.From, m.Subject, m.MessageID, m.Problem, m.Detail})
-		}
-		w.Flush()
-		return w.Error()
+		return control.WriteVerifyCSV(f, rep)
 	}
 	enc := json.NewEncoder(f)
 	enc.SetIndent("", "  ")

@@ -901,6 +901,9 @@
       switch (v.state) {
         case 'running':
           out.append(el('p', { text: t('move.verifying') }));
+          if (v.progress && v.progress.total) {
+            out.append(el('p', { text: t('move.verifyProgress', { folder: v.progress.folder, done: num(v.progress.done), total: num(v.progress.total) }) }));
+          }
           break;
         case 'failed':
           out.append(el('p', { class: 'error', text: t('move.verifyFailed') + ' ' + (v.error || '') }));
@@ -911,6 +914,7 @@
           for (const f of rep.folders || []) inScope += f.in_scope;
           if (rep.ok) {
             out.append(el('p', { class: 'result-ok', text: t('move.verifiedOk', { n: num(inScope), when: when(v.finished) }) }));
+            out.append(el('p', { class: 'hint', text: rep.content ? t('move.verifiedByContent') : t('move.verifiedBySize') }));
             $('next-steps').hidden = false;
           } else {
             out.append(el('p', { class: 'error', text: t('move.verifiedMissing', { n: num(v.missing), total: num(inScope), when: when(v.finished) }) }));
@@ -930,7 +934,9 @@
     $('verify-btn').addEventListener('click', async () => {
       try {
         const st = await api('GET', '/api/migration');
-        renderVerify(await api('POST', '/api/verify/start', st.request && st.state !== 'idle' ? st.request : request()));
+        const req = Object.assign({}, st.request && st.state !== 'idle' ? st.request : request());
+        req.content = $('verify-content').checked;
+        renderVerify(await api('POST', '/api/verify/start', req));
       } catch (e) {
         clear($('verify-out')).append(el('p', { class: 'error', text: errText(e) }));
       }
