@@ -173,7 +173,7 @@ func TestMigrationSurvivesRestart(t *testing.T) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 	var csv strings.Builder
-	if err := svc2.VerifyCSV(context.Background(), &csv); err != nil || csv.String() != "folder,target,uid,date,from,subject,message_id\n" {
+	if err := svc2.VerifyCSV(context.Background(), &csv); err != nil || csv.String() != "folder,target,uid,date,from,subject,message_id,problem,detail\n" {
 		t.Fatalf("CSV %q %v", csv.String(), err)
 	}
 	if v := svc2.ver.summary(); v == nil || !v.OK {
