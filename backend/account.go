@@ -1,6 +1,9 @@
 // Package backend is the merged account popbridge serves: the sealed legacy
-// archive under a prefix (default "Local") and, later, the upstream IMAP
-// mailbox at the top level. It implements imapserver.Session.
+// archive under a prefix (default "Local") and the upstream IMAP mailbox at
+// the top level (mirrored; remote.go, upload.go, names.go), or a
+// bridge-owned INBOX when there is no upstream. It implements
+// imapserver.Session; each session's picture of its selected folder is a
+// view (view.go).
 //
 // Implementation notes (invariants from design.md):
 //
@@ -21,8 +24,10 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -200,6 +205,9 @@ func (a *Account) isLocal(name string) bool {
 func (a *Account) report(p archive.Problem) {
 	key := p.Path
 	msg := p.Error()
+	if hint := permissionHint(p); hint != "" {
+		msg += "; " + hint
+	}
 	a.probMu.Lock()
 	old, seen := a.problems[key]
 	a.problems[key] = msg
@@ -207,6 +215,20 @@ func (a *Account) report(p archive.Problem) {
 	if !seen || old != msg {
 		a.log.Warn("archive problem", "path", p.Path, "offset", p.Offset, "err", p.Err)
 	}
+}
+
+// permissionHint says what to do about a store the system will not let
+// popbridge read.
+func permissionHint(p archive.Problem) string {
+	if !errors.Is(p.Err, fs.ErrPermission) {
+		return ""
+	}
+	if strings.Contains(filepath.ToSlash(p.Path), "/Library/Mail") {
+		// macOS keeps Apple Mail's folder from programs the user has not
+		// allowed (TCC).
+		return "macOS protects Apple Mail's folder: allow popbridge in System Settings > Privacy & Security > Full Disk Access, then start it again"
+	}
+	return "popbridge may only read this file or folder: check that your user account can open it"
 }
 
 // Problems returns the archive problems found so far, sorted.

@@ -121,3 +121,19 @@ func TestNonUTF8ArchivePath(t *testing.T) {
 		e.restart()
 	}
 }
+
+// TestPermissionHint: a store popbridge may not read gets a problem that
+// says what to do (macOS's Full Disk Access for Apple Mail's folder).
+func TestPermissionHint(t *testing.T) {
+	for _, c := range []struct{ path, want string }{
+		{"/Users/me/Library/Mail/V10/Mailboxes", "Full Disk Access"},
+		{"/home/me/mail/Inbox", "check that your user account can open it"},
+	} {
+		if got := permissionHint(archive.Problem{Path: c.path, Err: fmt.Errorf("open %s: %w", c.path, os.ErrPermission)}); !strings.Contains(got, c.want) {
+			t.Errorf("%s: %q", c.path, got)
+		}
+	}
+	if got := permissionHint(archive.Problem{Path: "/x", Err: os.ErrNotExist}); got != "" {
+		t.Errorf("not a permission problem: %q", got)
+	}
+}
