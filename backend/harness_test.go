@@ -52,6 +52,9 @@ type env struct {
 	addr    string
 
 	newRemote func() *upstream.Pool // optional upstream
+	// noWatch: no RunRemote (nothing keeps the mirrors current on its
+	// own), as `popbridge migrate` and verify run without a bridge.
+	noWatch bool
 	pool      *upstream.Pool
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -85,7 +88,12 @@ func (e *env) start() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.pool, e.done = cancel, pool, make(chan struct{})
-	if pool != nil {
+	if pool != nil && e.noWatch {
+		if err := acct.SyncFolders(ctx); err != nil {
+			t.Fatal(err)
+		}
+		close(e.done)
+	} else if pool != nil {
 		if err := acct.SyncFolders(ctx); err != nil {
 			t.Fatal(err)
 		}

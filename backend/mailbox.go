@@ -67,6 +67,19 @@ type mailbox struct {
 	limbo  map[imap.UID]*limboItem // expunged, still held by some view
 }
 
+// unreadUIDValidity is the UIDVALIDITY a mirror folder holds from the
+// folder list until its first sync reads the server's.
+const unreadUIDValidity = 1
+
+// neverSynced reports whether b mirrors an upstream folder that no sync
+// has read yet (empty, with the placeholder UIDVALIDITY; a server whose
+// own UIDVALIDITY is 1 costs one more cheap sync of an empty folder).
+func (b *mailbox) neverSynced() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.remote && b.uidValidity == unreadUIDValidity && b.uidNext <= 1 && len(b.msgs) == 0
+}
+
 // evKind is the kind of a change in a mailbox's log.
 type evKind uint8
 

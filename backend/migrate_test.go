@@ -505,3 +505,87 @@ func TestMigrateNeverIntoAllMail(t *testing.T) {
 		t.Errorf("plan into a label: %v", err)
 	}
 }
+
+// TestMigrateNewFolderUIDValidity: a folder migrate creates is recorded
+// under the server's UIDVALIDITY, with the uploads' fingerprints, so that
+// a later run (a re-run of migrate, verify, the bridge) finds its content
+// without taking the folder for a changed one and reading it all again.
+func TestMigrateNewFolderUIDValidity(t *testing.T) {
+	ids := make([]int, 40)
+	for i := range ids {
+		ids[i] = i + 1
+	}
+	p := filepath.Join(t.TempDir(), "upload")
+	if err := os.WriteFile(p, []byte(mbox(ids...)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	re := newRemoteEnv(t, nil, Source{Name: "upload", Path: p, Format: archive.FormatMbox})
+	re.noWatch = true // as `popbridge migrate` without a bridge: no sync but its own
+	re.restart()
+	o := MigrateOptions{Folders: []string{"Local/upload"}, Mapping: map[string]string{"Local/upload": "Up/new"}}
+	plan, res := mustMigrate(t, re.acct, o)
+	if !plan.Folders[0].Create || uploaded(res) != 40 {
+		t.Fatalf("plan creates %v, uploaded %d; want a new folder and 40", plan.Folders[0].Create, uploaded(res))
+	}
+	c := re.dovecotClient()
+	st, err := c.Status("Up/new", &imap.StatusOptions{UIDValidity: true}).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		f, err := re.acct.db.Folder("Up/new")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.UIDValidity != st.UIDValidity {
+			t.Fatalf("%s: mirror UIDVALIDITY %d, server's %d", when, f.UIDValidity, st.UIDValidity)
+		}
+		var n, noFP int
+		var srcID uint32
+		err = re.acct.db.View(func(tx *store.Tx) error {
+			src, err := tx.Folder("Local/upload")
+			if err != nil {
+				return err
+			}
+			srcID = src.ID
+			if err := tx.ForEachMessage(f.ID, func(m *store.Message) error {
+				n++
+				if len(m.FP) == 0 {
+					noFP++
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			ups, err := tx.Uploads(src.ID)
+			if err != nil {
+				return err
+			}
+			return tx.ForEachMessage(src.ID, func(m *store.Message) error {
+				for _, up := range ups[m.UID] {
+					if up.Folder == "Up/new" && up.UIDValidity == st.UIDValidity {
+						return nil
+					}
+				}
+				return fmt.Errorf("upload records of UID %d: %+v, want one in Up/new with UIDVALIDITY %d", m.UID, ups[m.UID], st.UIDValidity)
+			})
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if n != 40 || noFP != 0 {
+			t.Fatalf("%s: mirror holds %d messages, %d without a content fingerprint; want 40 and 0 (folder %d)", when, n, noFP, srcID)
+		}
+	}
+	check("after migrate")
+	re.restart()
+	plan, err = re.acct.PlanMigration(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := plan.Folders[0]; f.OnServer != 40 || f.ToUpload != 0 {
+		t.Fatalf("re-run plan: %d on the server, %d to upload; want 40, 0", f.OnServer, f.ToUpload)
+	}
+	check("after the re-run's plan")
+}

@@ -137,7 +137,7 @@ func (a *Account) SyncFolders(ctx context.Context) error {
 				if !errors.Is(err, store.ErrNoFolder) {
 					return err
 				}
-				nf := &store.Folder{Name: r.name, Remote: true, UIDValidity: 1, NoSelect: r.noSel, SpecialUse: r.special, Subscribed: r.sub, ServerName: serverNameField(r.name, r.srvName)}
+				nf := &store.Folder{Name: r.name, Remote: true, UIDValidity: unreadUIDValidity, NoSelect: r.noSel, SpecialUse: r.special, Subscribed: r.sub, ServerName: serverNameField(r.name, r.srvName)}
 				if err := tx.CreateFolder(nf); err != nil {
 					return err
 				}

@@ -188,6 +188,16 @@ func (a *Account) uploadItems(ctx context.Context, b *mailbox, items []uploadIte
 	for i := range dupOf {
 		dupOf[i] = -1
 	}
+	// A folder listed but never read (just created, by the bridge or
+	// another device) has a placeholder UIDVALIDITY in the mirror: read
+	// it first, so that what is already there is seen and the UIDs
+	// recorded below belong to the server's UIDVALIDITY (else the next
+	// sync would take it for a changed one and read every message again).
+	if b.neverSynced() {
+		if err := a.syncRemote(ctx, b.name, false); err != nil {
+			return out, errs, upstreamErr("SELECT", b.name, err)
+		}
+	}
 	var todo []int
 	if mode == uploadDedup {
 		first := map[message.FP]int{}
