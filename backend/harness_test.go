@@ -55,9 +55,9 @@ type env struct {
 	// noWatch: no RunRemote (nothing keeps the mirrors current on its
 	// own), as `popbridge migrate` and verify run without a bridge.
 	noWatch bool
-	pool      *upstream.Pool
-	cancel    context.CancelFunc
-	done      chan struct{}
+	pool    *upstream.Pool
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 func newEnv(t *testing.T, sources ...Source) *env {
