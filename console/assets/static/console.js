@@ -1080,14 +1080,16 @@
     const nav = document.querySelector('header.top nav');
     if (nav) nav.hidden = true;
   }
-  // showStopped replaces the page with the news that popbridge stopped.
-  function showStopped() {
+  // showStopped replaces the page with the news that popbridge stopped,
+  // and how it comes back.
+  function showStopped(autostartOn) {
     disableConsole();
     document.title = t('stopped.title') + ' · popbridge';
     clear($('main')).append(el('section', { id: 'stopped', role: 'status' },
       el('h1', { text: t('stopped.title') }),
       el('p', { class: 'result-ok', text: t('stopped.text') }),
-      el('p', { text: t('set.quitStart') })));
+      el('p', { text: t('set.quitStart') }),
+      autostartOn ? el('p', { text: t('set.quitAutostartOn') }) : null));
   }
 
   // ---------------------------------------------------------------------
@@ -1161,10 +1163,14 @@
     if (sys.quit) {
       $('quit').hidden = false;
       if (location.hash === '#quit') $('quit').scrollIntoView();
+      // Whether it comes back by itself at the next login (null: this
+      // system has no such switch).
+      let autostartOn = sys.autostart;
       $('quit-btn').addEventListener('click', async () => {
-        let on = !!sys.autostart;
-        try { on = !!(await api('GET', '/api/system')).autostart; } catch (e) { /* as last seen */ }
-        setText('quit-autostart', on ? t('set.quitAutostartOn') : t('set.quitAutostartOff'));
+        try { autostartOn = (await api('GET', '/api/system')).autostart; } catch (e) { /* as last seen */ }
+        const known = autostartOn !== undefined && autostartOn !== null;
+        $('quit-autostart').hidden = !known;
+        setText('quit-autostart', !known ? '' : autostartOn ? t('set.quitAutostartOn') : t('set.quitAutostartOff'));
         $('quit-confirm-box').hidden = false;
         $('quit-btn').hidden = true;
         status('quit-status', '');
@@ -1185,7 +1191,7 @@
           return;
         }
         if (await gone()) {
-          showStopped();
+          showStopped(!!autostartOn);
         } else {
           status('quit-status', t('set.stillRunning'), 'error');
         }
