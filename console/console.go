@@ -48,6 +48,10 @@ type Server struct {
 	ln   net.Listener
 	srv  *http.Server
 	port string
+	// streams ends the pages' event streams at Close (they never go
+	// idle, so a graceful shutdown would wait for them in vain).
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
 
 // New checks opts and prepares the console; Listen starts it.
@@ -66,6 +70,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: opts.Logger, api: opts.API, cat: cat, gate: newGate(opts.Now), pages: map[string]*template.Template{}}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	for _, p := range pageNames {
 		t, err := template.New("layout.html").ParseFS(assets, "assets/templates/layout.html", "assets/templates/"+p+".html")
 		if err != nil {
@@ -129,6 +134,7 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	srv := s.srv
 	s.mu.Unlock()
+	s.stopStreams()
 	if srv == nil {
 		return nil
 	}
@@ -167,6 +173,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /events", s.events)
 	mux.HandleFunc("GET /devices/popbridge.mobileconfig", s.mobileConfig)
+	mux.HandleFunc("GET /devices/"+caFileName, s.caCert)
 	mux.HandleFunc("GET /verify-report.csv", s.verifyCSV)
 	s.apiRoutes(mux)
 
@@ -255,12 +262,33 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request) {
 
 // events relays the control API's live updates to the page.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	ch, err := s.api.Events(r.Context())
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.streams, cancel)()
+	ch, err := s.api.Events(ctx)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	control.ServeSSE(w, r, ch)
+	control.ServeSSE(w, r.WithContext(ctx), ch)
+}
+
+// caFileName is the name the CA certificate downloads as: .crt opens
+// Windows' and macOS's certificate installers on a double-click, and
+// Android and Thunderbird import it (the content is PEM).
+const caFileName = "popbridge-ca.crt"
+
+// caCert serves popbridge's CA certificate (never a key: the control API
+// has none to give).
+func (s *Server) caCert(w http.ResponseWriter, r *http.Request) {
+	b, err := s.api.CACertificate(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", control.CACertType)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+caFileName+`"`)
+	w.Write(b)
 }
 
 func (s *Server) mobileConfig(w http.ResponseWriter, r *http.Request) {

@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/popbridge/popbridge/certs"
 	"github.com/popbridge/popbridge/control"
 	"github.com/popbridge/popbridge/discover"
 )
@@ -220,7 +222,7 @@ func TestLoginToken(t *testing.T) {
 	tc := newTestConsole(t)
 	c := client(t)
 	for _, path := range []string{"/", "/setup", "/api/settings", "/api/stores", "/events", "/verify-report.csv", "/devices/popbridge.mobileconfig",
-		"/api/system", "/api/system/uninstall", "/api/system/log"} {
+		"/devices/popbridge-ca.crt", "/api/system", "/api/system/uninstall", "/api/system/log"} {
 		resp, _ := do(t, c, "GET", tc.base+path, nil, nil)
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s without a session: %d", path, resp.StatusCode)
@@ -334,7 +336,7 @@ func TestSystemCalls(t *testing.T) {
 	tc := newTestConsole(t)
 	c := client(t)
 	tok := tc.login(t, c)
-	for _, body := range []string{`{"autostart":true}`, `{"sign_in":"microsoft"}`, `{"uninstall":true,"remove_data":true}`} {
+	for _, body := range []string{`{"autostart":true}`, `{"sign_in":"microsoft"}`, `{"uninstall":true,"remove_data":true}`, `{"quit":true}`, `{"uninstall":true,"quit":true}`} {
 		for _, hdr := range []map[string]string{
 			{},
 			{"X-CSRF-Token": strings.Repeat("0", 64)},
@@ -473,5 +475,41 @@ func TestIdleCostsNothing(t *testing.T) {
 			t.Fatalf("%d listeners after the page went away", tc.svc.Listeners())
 		}
 		time.Sleep(10 * time.Millisecond) // polling for the stream to end
+	}
+}
+
+// TestCADownload: the Devices page's certificate link serves popbridge's
+// CA (PEM, as a CA certificate to install, named .crt) to a session only;
+// with the user's own certificate it says, in the console's words, that
+// there is none.
+func TestCADownload(t *testing.T) {
+	tc := newTestConsole(t)
+	b, err := certs.Ensure(certs.Options{Dir: filepath.Join(t.TempDir(), "tls")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.svc.Attach(&control.Runtime{Listeners: []control.Listener{{Kind: "imaps", Addr: "127.0.0.1:1993", Port: 1993}}, CACert: b.CACert.Raw, CAFingerprint: b.CAFingerprintSHA256})
+	c := client(t)
+	if resp, body := do(t, c, "GET", tc.base+"/devices/popbridge-ca.crt", nil, nil); resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, "CERTIFICATE") {
+		t.Fatalf("without a session: %d", resp.StatusCode)
+	}
+	tc.login(t, c)
+	resp, body := do(t, c, "GET", tc.base+"/devices/popbridge-ca.crt", nil, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-x509-ca-cert" ||
+		resp.Header.Get("Content-Disposition") != `attachment; filename="popbridge-ca.crt"` || body != string(b.CACertPEM) {
+		t.Fatalf("download: %d %v\n%s", resp.StatusCode, resp.Header, body)
+	}
+	_, page := do(t, c, "GET", tc.base+"/devices", nil, map[string]string{"Accept-Language": "en"})
+	if !strings.Contains(page, `href="/devices/popbridge-ca.crt"`) || !strings.Contains(page, "Encryption &amp; credentials") || !strings.Contains(page, "Trusted Root Certification Authorities") {
+		t.Error("the Devices page lacks the certificate link or its steps")
+	}
+
+	tc.svc.Attach(&control.Runtime{Listeners: []control.Listener{{Kind: "imaps", Addr: "127.0.0.1:1993", Port: 1993}}, OwnCert: "/srv/mail.pem", OwnCertFingerprint: "AB:CD"})
+	resp, body = do(t, c, "GET", tc.base+"/devices/popbridge-ca.crt", nil, nil)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, `"code":"nothing"`) || !strings.Contains(body, "/srv/mail.pem") {
+		t.Fatalf("download with the user's own certificate: %d %s", resp.StatusCode, body)
+	}
+	if _, body := do(t, c, "GET", tc.base+"/api/devices", nil, nil); !strings.Contains(body, `"own_cert":"/srv/mail.pem"`) || strings.Contains(body, "ca_fingerprint") {
+		t.Fatalf("devices with the user's own certificate: %s", body)
 	}
 }

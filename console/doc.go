@@ -26,5 +26,7 @@
 //     or token, so no page can show one. The one password a page shows is a
 //     device password the user just generated, once.
 //   - Nothing runs while nobody looks: the only long-lived work is an open
-//     page's event stream.
+//     page's event stream. Close ends those streams, so that quitting
+//     popbridge (Settings, "Quit popbridge") is not held up by an open page;
+//     the page then sees the console go and says popbridge has stopped.
 package console

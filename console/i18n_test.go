@@ -140,3 +140,26 @@ func sorted(s []string) []string {
 	}
 	return out
 }
+
+// TestDeviceSteps: the certificate steps name the places on each device
+// as the device names them, in both languages.
+func TestDeviceSteps(t *testing.T) {
+	cat, err := loadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ key, en, ja string }{
+		{"dev.apple.step3", "Settings > General > About > Certificate Trust Settings", "「設定」>「一般」>「情報」>「証明書信頼設定」"},
+		{"dev.android.ca2", "Settings > Security > Encryption & credentials > Install a certificate > CA certificate", "「設定」>「セキュリティ」>「暗号化と認証情報」>「証明書のインストール」>「CA 証明書」"},
+		{"dev.android.ca3", "accept the certificate in the app", "アプリで証明書を受け入れて"},
+		{"dev.tb.ca1", "Settings > Privacy & Security", "「設定」>「プライバシーとセキュリティ」"},
+		{"dev.tb.ca2", "Authorities tab", "「認証局証明書」タブ"},
+		{"dev.win.ca2", "Trusted Root Certification Authorities", "「信頼されたルート証明機関」"},
+		{"set.quitStart", "popbridgew.exe", "popbridgew.exe"},
+		{"stopped.text", "popbridge has stopped; you can close this tab.", "このタブを閉じてかまいません"},
+	} {
+		if !strings.Contains(cat["en"][c.key], c.en) || !strings.Contains(cat["ja"][c.key], c.ja) {
+			t.Errorf("%s: en %q, ja %q", c.key, cat["en"][c.key], cat["ja"][c.key])
+		}
+	}
+}

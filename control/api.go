@@ -72,11 +72,17 @@ type API interface {
 	// MobileConfig is an Apple configuration profile for host (one of
 	// Devices().Hosts).
 	MobileConfig(ctx context.Context, host string) ([]byte, error)
+	// CACertificate is popbridge's local CA certificate (PEM), what a
+	// device installs to trust the bridge's TLS certificate; never its
+	// key. CodeNothing when the bridge serves the user's own certificate
+	// ([listen] tls_cert): popbridge then has no CA to offer.
+	CACertificate(ctx context.Context) ([]byte, error)
 	// ConsoleURL returns a fresh login URL of the web console (with a
 	// one-time token).
 	ConsoleURL(ctx context.Context) (string, error)
-	// System reports the desktop features (autostart, uninstall, sign-in)
-	// this build offers; SetSystem changes them.
+	// System reports the desktop features (autostart, uninstall, sign-in,
+	// quit) this build offers; SetSystem changes them (and quits
+	// popbridge: SystemChange.Quit).
 	System(ctx context.Context) (*System, error)
 	SetSystem(ctx context.Context, ch SystemChange) (*System, error)
 	// UninstallPlan says what an uninstall would remove and what stays.
@@ -559,9 +565,20 @@ type Devices struct {
 	// LAN: the listeners accept the local network; Hosts are the names and
 	// addresses a device can use (this machine's LAN addresses first when
 	// LAN, else 127.0.0.1).
-	LAN           bool     `json:"lan"`
-	Hosts         []string `json:"hosts"`
-	CAFingerprint string   `json:"ca_fingerprint,omitempty"`
+	LAN   bool     `json:"lan"`
+	Hosts []string `json:"hosts"`
+	// CAFingerprint is the SHA-256 of popbridge's local CA (the one
+	// CACertificate returns), "" when there is none.
+	CAFingerprint string `json:"ca_fingerprint,omitempty"`
+	// OwnCert is the user's own certificate file ([listen] tls_cert) when
+	// the bridge serves it: there is no popbridge CA then, the devices
+	// must trust whoever issued it. OwnCertFingerprint is its SHA-256.
+	OwnCert            string `json:"own_cert,omitempty"`
+	OwnCertFingerprint string `json:"own_cert_fingerprint,omitempty"`
+	// ServerFingerprint is the SHA-256 of the certificate the listeners
+	// serve now: what an app that shows only the server's certificate
+	// (not its CA) asks the user to accept.
+	ServerFingerprint string `json:"server_fingerprint,omitempty"`
 	// CanProfile: a configuration profile can be made (a listener, a CA,
 	// an email address and an outgoing server are known); ProfileProblem
 	// says what is missing otherwise.
@@ -634,6 +651,7 @@ type System struct {
 	AutostartProblems []SystemNote `json:"autostart_problems,omitempty"`
 	AutostartNotes    []SystemNote `json:"autostart_notes,omitempty"`
 	Uninstall         bool         `json:"uninstall"`         // an uninstall is offered
+	Quit              bool         `json:"quit"`              // popbridge can be quit from here
 	SignInProviders   []string     `json:"sign_in_providers"` // "microsoft", "google"
 	LogFile           string       `json:"log_file,omitempty"`
 	// SignIn is the browser sign-in of the new mailbox ([upstream.oauth2]);
@@ -646,6 +664,10 @@ type System struct {
 	// Uninstalled says what was and will be removed.
 	UninstallScheduled bool             `json:"uninstall_scheduled,omitempty"`
 	Uninstalled        *UninstallReport `json:"uninstalled,omitempty"`
+	// Stopping answers a SystemChange that quits popbridge: it stops
+	// right after this answer (the console and the control endpoint go
+	// away with it).
+	Stopping bool `json:"stopping,omitempty"`
 }
 
 // SystemNote is one remark: Code is stable (the console words it),
@@ -722,9 +744,16 @@ type Log struct {
 type SystemChange struct {
 	Autostart *bool `json:"autostart,omitempty"`
 	// Uninstall removes autostart and, with RemoveData, the data dir
-	// (never the archives), and stops popbridge.
+	// (never the archives). popbridge keeps running unless Quit is set
+	// too; RemoveData implies Quit (the data dir goes once popbridge has
+	// let go of it).
 	Uninstall  bool `json:"uninstall,omitempty"`
 	RemoveData bool `json:"remove_data,omitempty"`
+	// Quit stops popbridge cleanly (the bridge, the POP fetcher, the
+	// console and the control endpoint) right after the answer, alone or
+	// after an uninstall. It starts again as it was started the first
+	// time, or by itself at the next login when autostart is on.
+	Quit bool `json:"quit,omitempty"`
 	// SignIn starts a browser sign-in of the new mailbox with this
 	// provider (its [upstream.oauth2] must be saved first); the answer's
 	// SignInURL is the provider's page, which popbridge opens.

@@ -334,6 +334,16 @@ func (c *Client) MobileConfig(ctx context.Context, host string) ([]byte, error) 
 	return io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 }
 
+// CACertificate implements API.
+func (c *Client) CACertificate(ctx context.Context) ([]byte, error) {
+	resp, err := c.do(ctx, "GET", "/devices/ca.pem", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+}
+
 // ConsoleURL implements API.
 func (c *Client) ConsoleURL(ctx context.Context) (string, error) {
 	var s string

@@ -2,8 +2,11 @@ package control
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -109,7 +112,14 @@ func (s *Service) Devices(ctx context.Context) (*Devices, error) {
 		return nil, err
 	}
 	set, _ := s.settings()
-	d := &Devices{Listeners: rt.Listeners, CAFingerprint: rt.CAFingerprint, LAN: isLAN(rt.Listeners), Hosts: deviceHosts(rt.Listeners)}
+	d := &Devices{Listeners: rt.Listeners, CAFingerprint: rt.CAFingerprint, LAN: isLAN(rt.Listeners), Hosts: deviceHosts(rt.Listeners),
+		OwnCert: rt.OwnCert, OwnCertFingerprint: rt.OwnCertFingerprint}
+	if len(rt.CACert) == 0 {
+		d.CAFingerprint = ""
+	}
+	if rt.ServerFingerprint != nil {
+		d.ServerFingerprint = rt.ServerFingerprint()
+	}
 	if d.Listeners == nil {
 		d.Listeners = []Listener{}
 	}
@@ -164,7 +174,7 @@ func (s *Service) profileFor(rt *Runtime, d *Devices, host string) ([]byte, erro
 		return nil, errorf(CodeNothing, "the bridge has no IMAP listener")
 	}
 	if len(rt.CACert) == 0 {
-		return nil, errorf(CodeNothing, "the bridge serves your own certificate (tls_cert), not popbridge's CA: install that certificate's CA on the device yourself")
+		return nil, errNoCA(rt)
 	}
 	if d.User == "" {
 		return nil, errorf(CodeNothing, "set a device password first")
@@ -174,6 +184,32 @@ func (s *Service) profileFor(rt *Runtime, d *Devices, host string) ([]byte, erro
 		Description: "popbridge", Email: a.Email, DisplayName: a.DisplayName, Host: host, Port: l.Port, TLS: l.Kind == "imaps",
 		Username: d.User, SMTPHost: a.SMTPHost, SMTPPort: a.SMTPPort, SMTPTLS: a.SMTPTLS, SMTPUsername: a.SMTPUsername,
 	}, rt.CACert)
+}
+
+// errNoCA says why there is no popbridge CA to give devices.
+func errNoCA(rt *Runtime) *Error {
+	if rt.OwnCert != "" {
+		return &Error{Code: CodeNothing, Message: fmt.Sprintf("the bridge serves your own certificate (tls_cert %s), not popbridge's CA: install the CA that issued it on the device yourself", rt.OwnCert),
+			Params: map[string]string{"own_cert": rt.OwnCert}, Status: 409}
+	}
+	return &Error{Code: CodeNothing, Message: "the bridge has no CA certificate for devices (it serves your own certificate, tls_cert): install the CA that issued it on the device yourself", Status: 409}
+}
+
+// CACertificate implements API: the CA certificate only, as PEM. The
+// Runtime carries no key, so none can leave here.
+func (s *Service) CACertificate(ctx context.Context) ([]byte, error) {
+	rt, err := s.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(rt.CACert) == 0 {
+		return nil, errNoCA(rt)
+	}
+	c, err := x509.ParseCertificate(rt.CACert)
+	if err != nil || !c.IsCA {
+		return nil, &Error{Code: CodeInternal, Message: "popbridge's CA certificate is not a CA certificate", Status: 500}
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), nil
 }
 
 // MobileConfig implements API.

@@ -29,5 +29,9 @@
 //     there is a subscriber.
 //   - Secrets are write-only: no type in this package carries a password,
 //     a token or a password hash back out, except SetDevicePassword's answer,
-//     which shows a password the user just generated, once.
+//     which shows a password the user just generated, once. TLS keys never
+//     reach a Runtime: CACertificate hands out the CA certificate only.
+//   - Stopping: SetSystem with Quit asks the desktop integration to stop
+//     popbridge after the answer is sent. Server.Close ends the open event
+//     streams first, so the graceful shutdown does not wait for them.
 package control

@@ -20,6 +20,10 @@ import (
 	"time"
 )
 
+// CACertType is the media type of CACertificate's PEM: what browsers,
+// Android and Windows take for a CA certificate to install.
+const CACertType = "application/x-x509-ca-cert"
+
 // InfoFile is the control endpoint's address and token, in the data dir.
 const InfoFile = "control.json"
 
@@ -51,6 +55,10 @@ type Server struct {
 	path string
 	srv  *http.Server
 	once sync.Once
+	// streams ends the event streams at Close: they never go idle, so
+	// a graceful shutdown would wait for them in vain.
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
 
 // IsLoopbackHost reports whether host (a name or address, brackets
@@ -88,6 +96,7 @@ func Listen(svc *Service, dataDir, addr string) (*Server, error) {
 	rand.Read(tok[:])
 	s := &Server{svc: svc, ln: ln, info: Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok[:]), PID: os.Getpid()},
 		path: filepath.Join(dataDir, InfoFile)}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	data, _ := json.Marshal(s.info)
 	if err := writeFileAtomic(s.path, data); err != nil {
 		ln.Close()
@@ -111,6 +120,9 @@ func (s *Server) Close() error {
 	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
+		if s.stopStreams != nil {
+			s.stopStreams()
+		}
 		s.srv.Shutdown(ctx)
 		if info, err := ReadInfo(filepath.Dir(s.path)); err == nil && info.Token == s.info.Token {
 			os.Remove(s.path)
@@ -146,12 +158,17 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /verify", post(api.Verify))
 	mux.HandleFunc("GET /dashboard", get(api.Dashboard))
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
-		ch, err := api.Events(r.Context())
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		if s.streams != nil {
+			defer context.AfterFunc(s.streams, cancel)()
+		}
+		ch, err := api.Events(ctx)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		ServeSSE(w, r, ch)
+		ServeSSE(w, r.WithContext(ctx), ch)
 	})
 	mux.HandleFunc("POST /plan", post(api.Plan))
 	mux.HandleFunc("GET /migration", get(api.Migration))
@@ -188,6 +205,15 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(b)
+	})
+	mux.HandleFunc("GET /devices/ca.pem", func(w http.ResponseWriter, r *http.Request) {
+		b, err := api.CACertificate(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", CACertType)
 		w.Write(b)
 	})
 	mux.HandleFunc("POST /console-url", get(api.ConsoleURL))

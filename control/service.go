@@ -35,6 +35,14 @@ type Runtime struct {
 	// when the user configured their own certificate.
 	CACert        []byte
 	CAFingerprint string
+	// OwnCert is the user's own certificate file ([listen] tls_cert) the
+	// bridge serves, OwnCertFingerprint the SHA-256 of the certificate in
+	// it; "" with popbridge's CA.
+	OwnCert            string
+	OwnCertFingerprint string
+	// ServerFingerprint returns the SHA-256 of the certificate the IMAP
+	// listeners serve now (popbridge's renews itself); nil: unknown.
+	ServerFingerprint func() string
 	// Running is false in a CLI command that opened the data dir itself.
 	Running bool
 }
@@ -64,8 +72,9 @@ type Host interface {
 	Secret(ctx context.Context, which string) (string, error)
 }
 
-// SystemHooks is the desktop integration (autostart, uninstall, sign-in);
-// see System. Nil in Options means none is offered.
+// SystemHooks is the desktop integration (autostart, uninstall, sign-in,
+// quit); see System and SystemChange. Nil in Options means none is
+// offered.
 type SystemHooks interface {
 	System(ctx context.Context) (*System, error)
 	SetSystem(ctx context.Context, ch SystemChange) (*System, error)

@@ -19,10 +19,17 @@
 //     renewed then; a refresh token the provider refused becomes "needed",
 //     worded by oauth.ConsentError.Text in both languages). Tokens and the
 //     client secret never leave the token store and the config file.
-//   - Uninstall from the console removes the autostart entry at once, then
-//     stops popbridge (Options.Quit) and, when asked, deletes the data dir
-//     once nothing holds it any more. The archives never go: package
-//     uninstall refuses a data dir that is, holds or lies in one.
+//   - Uninstall from the console removes the autostart entry at once.
+//     popbridge keeps running unless the user also asked to quit it
+//     (SystemChange.Quit; the console's box for it is ticked by default,
+//     since Windows does not let a running program be deleted); deleting
+//     the data dir quits it (Options.Quit) and deletes the dir once
+//     nothing holds it any more. The archives never go: package uninstall
+//     refuses a data dir that is, holds or lies in one.
+//   - "Quit popbridge" (SystemChange.Quit alone) stops it cleanly through
+//     the same Options.Quit: the shell cancels the bridge, closes the
+//     console and the control endpoint (control.json goes) and lets the
+//     data dir go. The answer is sent first.
 package desktop
 
 import (
@@ -66,7 +73,8 @@ type Options struct {
 	// SignedIn is called when a browser sign-in completed (the bridge
 	// restarts with it).
 	SignedIn func()
-	// Quit stops popbridge, then runs after; nil: no uninstall is offered.
+	// Quit stops popbridge, then runs after (nil: nothing; a plain quit);
+	// nil Quit: neither uninstall nor quit is offered.
 	Quit func(after func(context.Context) error)
 	// Notify says that System changed by itself (a sign-in finished).
 	Notify func()
@@ -146,6 +154,7 @@ func (h *Hooks) System(ctx context.Context) (*control.System, error) {
 	cfg := h.opts.Config()
 	sys := &control.System{
 		Uninstall:       h.opts.Quit != nil,
+		Quit:            h.opts.Quit != nil,
 		SignInProviders: []string{oauth.Microsoft, oauth.Google},
 		LogFile:         h.opts.LogFile,
 	}
@@ -159,14 +168,20 @@ func (h *Hooks) SetSystem(ctx context.Context, ch control.SystemChange) (*contro
 	var (
 		signInURL string
 		report    *control.UninstallReport
+		stopping  bool
 	)
 	switch {
 	case ch.Uninstall:
-		rep, err := h.uninstall(ctx, ch.RemoveData)
+		rep, err := h.uninstall(ctx, ch.RemoveData, ch.Quit)
 		if err != nil {
 			return nil, err
 		}
-		report = rep
+		report, stopping = rep, ch.Quit || ch.RemoveData
+	case ch.Quit:
+		if err := h.quit(); err != nil {
+			return nil, err
+		}
+		stopping = true
 	case ch.Autostart != nil:
 		if err := h.setAutostart(ctx, *ch.Autostart); err != nil {
 			return nil, err
@@ -186,8 +201,9 @@ func (h *Hooks) SetSystem(ctx context.Context, ch control.SystemChange) (*contro
 	}
 	sys.SignInURL = signInURL
 	if report != nil {
-		sys.UninstallScheduled, sys.Uninstalled = true, report
+		sys.UninstallScheduled, sys.Uninstalled = stopping, report
 	}
+	sys.Stopping = stopping
 	h.mu.Lock()
 	sys.AutostartNotes = h.notes
 	h.mu.Unlock()
@@ -429,9 +445,10 @@ func (h *Hooks) UninstallPlan(ctx context.Context) (*control.UninstallPlan, erro
 	return out, nil
 }
 
-// uninstall removes autostart now and schedules the rest for when
-// popbridge has stopped.
-func (h *Hooks) uninstall(ctx context.Context, removeData bool) (*control.UninstallReport, error) {
+// uninstall removes autostart now and, when asked to quit or to delete
+// the data dir, stops popbridge and deletes the data dir once it has
+// stopped.
+func (h *Hooks) uninstall(ctx context.Context, removeData, quit bool) (*control.UninstallReport, error) {
 	if h.opts.Quit == nil {
 		return nil, &control.Error{Code: control.CodeUnsupported, Message: "uninstall is not offered here", Status: 404}
 	}
@@ -465,7 +482,10 @@ func (h *Hooks) uninstall(ctx context.Context, removeData bool) (*control.Uninst
 		}
 		out.Kept = kept
 	}
-	h.log.Info("uninstall from the console", "removed", strings.Join(rep.Removed, "; "), "data_dir", out.DataDir)
+	h.log.Info("uninstall from the console", "removed", strings.Join(rep.Removed, "; "), "data_dir", out.DataDir, "quit", quit || removeData)
+	if !quit && !removeData {
+		return out, nil // popbridge runs on, until it is quit or the computer stops
+	}
 	later := opts
 	later.Self = false // by then popbridge has let the data dir go
 	h.Close()
@@ -477,6 +497,18 @@ func (h *Hooks) uninstall(ctx context.Context, removeData bool) (*control.Uninst
 		return err
 	})
 	return out, nil
+}
+
+// quit stops popbridge: the shell ends everything once this answer is
+// sent.
+func (h *Hooks) quit() error {
+	if h.opts.Quit == nil {
+		return &control.Error{Code: control.CodeUnsupported, Message: "popbridge cannot be quit from here", Status: 404}
+	}
+	h.log.Info("quit from the console")
+	h.Close()
+	h.opts.Quit(nil)
+	return nil
 }
 
 // ---------------------------------------------------------------------

@@ -44,6 +44,7 @@ type fixture struct {
 	mu      sync.Mutex
 	opened  []string
 	quit    func(context.Context) error
+	quits   int
 	signed  int
 	notify  chan struct{}
 }
@@ -78,7 +79,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 			return nil
 		},
 		SignedIn: func() { f.mu.Lock(); f.signed++; f.mu.Unlock() },
-		Quit:     func(after func(context.Context) error) { f.mu.Lock(); f.quit = after; f.mu.Unlock() },
+		Quit:     func(after func(context.Context) error) { f.mu.Lock(); f.quit = after; f.quits++; f.mu.Unlock() },
 		Notify:   func() { f.notify <- struct{}{} },
 	}
 	if mod != nil {
@@ -296,7 +297,7 @@ func TestUninstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sys.UninstallScheduled || sys.Uninstalled == nil || sys.Uninstalled.DataDir != f.dataDir || len(sys.Uninstalled.Removed) != 1 || *sys.Autostart {
+	if !sys.UninstallScheduled || !sys.Stopping || sys.Uninstalled == nil || sys.Uninstalled.DataDir != f.dataDir || len(sys.Uninstalled.Removed) != 1 || *sys.Autostart {
 		t.Fatalf("uninstall answer %+v %+v", sys, sys.Uninstalled)
 	}
 	if _, err := os.Stat(f.dataDir); err != nil {
@@ -319,6 +320,96 @@ func TestUninstall(t *testing.T) {
 	}
 	if _, err := os.Stat(f.cfg.Path); err != nil {
 		t.Errorf("the config: %v", err)
+	}
+}
+
+// TestUninstallKeepsRunning: an uninstall without deleting the data and
+// without quitting removes autostart and leaves popbridge running; with
+// Quit it stops popbridge but keeps the data dir.
+func TestUninstallKeepsRunning(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	on := true
+	if _, err := f.hooks.SetSystem(ctx, control.SystemChange{Autostart: &on}); err != nil {
+		t.Fatal(err)
+	}
+	sys, err := f.hooks.SetSystem(ctx, control.SystemChange{Uninstall: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sys.Stopping || sys.UninstallScheduled || sys.Uninstalled == nil || len(sys.Uninstalled.Removed) != 1 || sys.Uninstalled.DataDir != "" || *sys.Autostart {
+		t.Fatalf("uninstall answer %+v %+v", sys, sys.Uninstalled)
+	}
+	f.mu.Lock()
+	quits := f.quits
+	f.mu.Unlock()
+	if quits != 0 {
+		t.Fatal("an uninstall without quit stopped popbridge")
+	}
+	if _, err := os.Stat(f.dataDir); err != nil {
+		t.Fatal(err)
+	}
+
+	// Again, asking to quit too: the data dir stays.
+	f.hooks.SetSystem(ctx, control.SystemChange{Autostart: &on})
+	sys, err = f.hooks.SetSystem(ctx, control.SystemChange{Uninstall: true, Quit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sys.Stopping || !sys.UninstallScheduled || sys.Uninstalled.DataDir != "" || len(sys.Uninstalled.Removed) != 1 || *sys.Autostart {
+		t.Fatalf("uninstall and quit answer %+v %+v", sys, sys.Uninstalled)
+	}
+	f.mu.Lock()
+	quits, after := f.quits, f.quit
+	f.mu.Unlock()
+	if quits != 1 || after == nil {
+		t.Fatalf("popbridge asked to stop %d times", quits)
+	}
+	if err := after(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(f.dataDir); err != nil {
+		t.Errorf("the data dir went without being asked: %v", err)
+	}
+}
+
+// TestQuit: Quit is offered where uninstall is; it asks the shell to stop
+// with nothing to do after it, and changes nothing else.
+func TestQuit(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	on := true
+	if _, err := f.hooks.SetSystem(ctx, control.SystemChange{Autostart: &on}); err != nil {
+		t.Fatal(err)
+	}
+	sys, err := f.hooks.System(ctx)
+	if err != nil || !sys.Quit || sys.Stopping {
+		t.Fatalf("system %+v %v", sys, err)
+	}
+	sys, err = f.hooks.SetSystem(ctx, control.SystemChange{Quit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sys.Stopping || sys.UninstallScheduled || sys.Uninstalled != nil || !*sys.Autostart {
+		t.Fatalf("quit answer %+v", sys)
+	}
+	f.mu.Lock()
+	quits, after := f.quits, f.quit
+	f.mu.Unlock()
+	if quits != 1 || after != nil {
+		t.Fatalf("quit: asked %d times, after %v", quits, after != nil)
+	}
+	if _, err := os.Stat(f.dataDir); err != nil {
+		t.Error(err)
+	}
+
+	// Without a shell to stop, quit is neither offered nor done.
+	g := newFixture(t, func(o *Options) { o.Quit = nil })
+	if sys, _ := g.hooks.System(ctx); sys.Quit || sys.Uninstall {
+		t.Errorf("offered without a shell: %+v", sys)
+	}
+	if _, err := g.hooks.SetSystem(ctx, control.SystemChange{Quit: true}); control.CodeOf(err) != control.CodeUnsupported {
+		t.Errorf("quit without a shell: %v", err)
 	}
 }
 

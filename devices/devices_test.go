@@ -350,19 +350,6 @@ func TestQRPNG(t *testing.T) {
 	}
 }
 
-func TestSteps(t *testing.T) {
-	for _, dev := range []string{"ios", "mac", "android", "thunderbird"} {
-		s := Steps[dev]
-		if len(s) != 2 || len(s["ja"]) == 0 || len(s["ja"]) != len(s["en"]) {
-			t.Errorf("%s: steps not in both languages alike: ja %d, en %d", dev, len(s["ja"]), len(s["en"]))
-		}
-	}
-	if !strings.Contains(strings.Join(Steps["ios"]["en"], " "), "Settings > General > About > Certificate Trust Settings") ||
-		!strings.Contains(strings.Join(Steps["ios"]["ja"], " "), "「設定」→「一般」→「情報」") {
-		t.Error("iOS steps lack the certificate trust step")
-	}
-}
-
 // FuzzMobileConfig: whatever the strings, the profile parses back to the
 // same values (escaping) or is refused with an error.
 func FuzzMobileConfig(f *testing.F) {

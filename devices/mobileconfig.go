@@ -19,8 +19,9 @@
 //     bridge user name and the email address, the UUIDs on every input.
 //   - The CA goes in a com.apple.security.root payload. iOS installs it but
 //     trusts it for TLS only after the user turns on full trust in
-//     Settings > General > About > Certificate Trust Settings (Steps says
-//     so in both languages).
+//     Settings > General > About > Certificate Trust Settings (the
+//     console's Devices page says so, with the steps for every kind of
+//     device, in both languages: its catalog is the one place for them).
 package devices
 
 import (

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -65,9 +66,21 @@ func (bc *bridgeControl) listening(addr net.Addr, tls bool) {
 	bc.listeners = append(bc.listeners, l)
 }
 
-// ready attaches the running bridge to the Service.
-func (bc *bridgeControl) ready(bundle *certs.Bundle) {
-	bc.svc.Attach(runtimeFor(bc.a, true, bc.listeners, bundle))
+// ready attaches the running bridge to the Service. bundle is popbridge's
+// CA and certificate, nil when the bridge serves the user's own
+// certificate (the first of conf's).
+func (bc *bridgeControl) ready(bundle *certs.Bundle, conf *tls.Config) {
+	rt := runtimeFor(bc.a, true, bc.listeners, bundle)
+	if bundle != nil {
+		rt.ServerFingerprint = func() string { return certs.Fingerprint(bundle.Current().Raw) }
+	}
+	if bundle == nil && bc.a.cfg.Listen.TLSCert != "" && conf != nil && len(conf.Certificates) > 0 && len(conf.Certificates[0].Certificate) > 0 {
+		rt.OwnCert = bc.a.cfg.Listen.TLSCert
+		fp := certs.Fingerprint(conf.Certificates[0].Certificate[0])
+		rt.OwnCertFingerprint = fp
+		rt.ServerFingerprint = func() string { return fp }
+	}
+	bc.svc.Attach(rt)
 }
 
 // detach lets go of the bridge before it closes.

@@ -67,8 +67,8 @@ func (p page) text(sel string) string {
 // the server reports no quota; then, in English, switches "start with my
 // computer" on (the entry is written by the injected autostart system,
 // nothing is installed here; the moved program is reported in plain
-// words) and off, reads the log, and removes popbridge with its data dir:
-// the archive stays.
+// words) and off, reads the log, and removes popbridge with its data dir
+// (which quits it: the box is fixed): the archive stays.
 func TestConsoleDesktopBrowser(t *testing.T) {
 	bctx := browser(t)
 	testenv.RequireDovecot(t)
@@ -265,6 +265,14 @@ func TestConsoleDesktopBrowser(t *testing.T) {
 	// confirmation.
 	p.step("plan", chromedp.Click(chromedp.CSS("#remove-data")), chromedp.Click(chromedp.CSS("#uninstall-btn")), chromedp.WaitVisible(chromedp.CSS("#uninstall-plan")))
 	removes, keeps := p.text("#uninstall-removes"), p.text("#uninstall-keeps")
+	// Deleting the data needs popbridge stopped: the quit box is ticked
+	// and fixed, and the plan says popbridge stops.
+	if got := p.eval("quit box", `[document.getElementById('uninstall-quit').checked, document.getElementById('uninstall-quit').disabled, !document.getElementById('uninstall-quit-forced').hidden].join()`); got != "true,true,true" {
+		t.Errorf("the quit box with remove data: %s", got)
+	}
+	if !strings.Contains(removes, "popbridge stops") || strings.Contains(keeps, "keeps running") {
+		t.Errorf("uninstall plan on stopping:\nremoves %q\nkeeps %q", removes, keeps)
+	}
 	if !strings.Contains(removes, "popbridge's own data: "+cfg.DataDir) || !strings.Contains(keeps, "your old mail "+archive+" (never deleted)") ||
 		!strings.Contains(keeps, "the settings file "+cfgPath) || strings.Contains(keeps, cfg.DataDir) {
 		t.Fatalf("uninstall plan:\nremoves %q\nkeeps %q", removes, keeps)

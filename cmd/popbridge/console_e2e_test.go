@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +22,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"howett.net/plist"
 
+	"github.com/popbridge/popbridge/certs"
+	"github.com/popbridge/popbridge/control"
 	"github.com/popbridge/popbridge/internal/testenv"
 )
 
@@ -163,9 +167,16 @@ func privatePorts(t *testing.T, path string) (imapsPort int) {
 	return imapsPort
 }
 
+// shellRun is a popbridge started by a test: done closes when runShell
+// has returned err.
+type shellRun struct {
+	done chan struct{}
+	err  error
+}
+
 // startDesktop runs popbridge as a double-click does, with the browser
 // opener stubbed: it returns the URL popbridge opened.
-func startDesktop(t *testing.T, cfg *Config) (string, *syncBuffer) {
+func startDesktop(t *testing.T, cfg *Config) (string, *syncBuffer, *shellRun) {
 	t.Helper()
 	opened := make(chan string, 4)
 	old := openBrowser
@@ -173,14 +184,17 @@ func startDesktop(t *testing.T, cfg *Config) (string, *syncBuffer) {
 	t.Cleanup(func() { openBrowser = old })
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runShell(ctx, cfg, shellOptions{desktop: true}, out, out) }()
+	run := &shellRun{done: make(chan struct{})}
+	go func() {
+		run.err = runShell(ctx, cfg, shellOptions{desktop: true}, out, out)
+		close(run.done)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("popbridge: %v", err)
+		case <-run.done:
+			if run.err != nil {
+				t.Errorf("popbridge: %v", run.err)
 			}
 		case <-time.After(30 * time.Second):
 			t.Error("popbridge did not stop")
@@ -194,13 +208,13 @@ func startDesktop(t *testing.T, cfg *Config) (string, *syncBuffer) {
 		if !strings.Contains(out.String(), u) {
 			t.Errorf("the console URL was opened but not printed:\n%s", out.String())
 		}
-		return u, out
-	case err := <-done:
-		t.Fatalf("popbridge ended: %v\n%s", err, out.String())
+		return u, out, run
+	case <-run.done:
+		t.Fatalf("popbridge ended: %v\n%s", run.err, out.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("popbridge did not open the console\n%s", out.String())
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 // TestConsoleBrowser: a person with old mail in Thunderbird and Outlook
@@ -230,7 +244,7 @@ func TestConsoleBrowser(t *testing.T) {
 	if _, err := os.Stat(cfg.DataDir); err == nil {
 		t.Fatalf("the data dir %s exists before the start", cfg.DataDir)
 	}
-	loginURL, out := startDesktop(t, cfg)
+	loginURL, out, run := startDesktop(t, cfg)
 
 	ctx, cancel := context.WithTimeout(bctx, 4*time.Minute)
 	defer cancel()
@@ -408,6 +422,19 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca := checkProfile(t, raw, user, "127.0.0.1", imapsPort)
+	// The same CA for Android, Thunderbird and Windows: the link, its
+	// fingerprint and the steps are there, and it downloads as a CA
+	// certificate.
+	if got := eval("CA offer", `[!document.getElementById('ca-offer').hidden, document.getElementById('ca-link').getAttribute('href'),
+		document.getElementById('ca-fp').textContent, !document.getElementById('android-ca').hidden, !document.getElementById('tb-ca').hidden,
+		!document.getElementById('windows').hidden, document.getElementById('ca-own').hidden].join('|')`); got != "true|/devices/popbridge-ca.crt|"+certs.Fingerprint(ca.Raw)+"|true|true|true|true" {
+		t.Fatalf("the certificate offer on the Devices page: %s", got)
+	}
+	caDL := eval("CA download", `fetch(document.getElementById('ca-link').href).then(async r => r.headers.get('Content-Type') + '|' + await r.text())`)
+	ctype, caPEM, _ := strings.Cut(caDL, "|")
+	if blk, _ := pem.Decode([]byte(caPEM)); ctype != "application/x-x509-ca-cert" || blk == nil || !bytes.Equal(blk.Bytes, ca.Raw) || strings.Contains(caPEM, "PRIVATE KEY") {
+		t.Fatalf("CA download: %s\n%s", ctype, caPEM)
+	}
 	// The CA in the profile verifies the certificate the IMAPS listener
 	// serves: log in over it.
 	pool := x509.NewCertPool()
@@ -430,6 +457,34 @@ func TestConsoleBrowser(t *testing.T) {
 	rep, err := getStatus(cfg2)
 	if err != nil || !rep.Running || rep.Console == "" || !strings.HasPrefix(loginURL, "http://"+rep.Console+"/") {
 		t.Fatalf("status: %+v %v", rep, err)
+	}
+
+	// At last, quit popbridge from the header's link: the confirmation
+	// says what it means, then the page says popbridge has stopped, and
+	// it has.
+	step("quit link", chromedp.Click(chromedp.CSS("#quit-link")), chromedp.WaitVisible(chromedp.CSS("#quit-btn")))
+	if loc := eval("location", `location.pathname + location.hash`); loc != "/settings#quit" {
+		t.Fatalf("the quit link leads to %s", loc)
+	}
+	step("quit", chromedp.Click(chromedp.CSS("#quit-btn")), chromedp.WaitVisible(chromedp.CSS("#quit-confirm")))
+	confirm := text("#quit-confirm-box")
+	for _, want := range []string{"cannot connect", "popbridgew.exe", "does not start by itself"} {
+		if !strings.Contains(confirm, want) {
+			t.Errorf("the quit confirmation lacks %q: %q", want, confirm)
+		}
+	}
+	step("confirm quit", chromedp.Click(chromedp.CSS("#quit-confirm")))
+	poll("stopped", `!!document.getElementById('stopped') && document.getElementById('stopped').textContent.includes('popbridge has stopped; you can close this tab.')`)
+	select {
+	case <-run.done:
+		if run.err != nil {
+			t.Fatalf("popbridge after quit: %v", run.err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("popbridge did not stop\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, control.InfoFile)); !os.IsNotExist(err) {
+		t.Errorf("control.json after quit: %v", err)
 	}
 }
 

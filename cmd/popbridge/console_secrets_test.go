@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/popbridge/popbridge/certs"
 	"github.com/popbridge/popbridge/control"
 	"github.com/popbridge/popbridge/internal/oauthtest"
 	"github.com/popbridge/popbridge/internal/testenv"
@@ -123,8 +124,11 @@ password_file = %q
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The TLS keys (read once the bridge made them): their PEM base64
+	// lines, and any PEM private key.
+	keyLines := []string{"PRIVATE KEY"}
 	secrets := func() []string {
-		return append([]string{upPW, popPW, devicePW, string(hash), info.Token, clientSecret}, fake.Tokens()...)
+		return append(append([]string{upPW, popPW, devicePW, string(hash), info.Token, clientSecret}, keyLines...), fake.Tokens()...)
 	}
 
 	jar, _ := cookiejar.New(nil)
@@ -187,6 +191,20 @@ password_file = %q
 			t.Fatalf("dashboard never ready: %s", b)
 		}
 		time.Sleep(50 * time.Millisecond) // polling for readiness
+	}
+	for _, name := range []string{certs.CAKeyFile, certs.ServerKeyFile} {
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, "tls", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if len(line) >= 40 && !strings.HasPrefix(line, "-----") {
+				keyLines = append(keyLines, line)
+			}
+		}
+	}
+	if len(keyLines) < 3 {
+		t.Fatalf("no key lines found: %d", len(keyLines))
 	}
 	// Subscribe to the event stream while the calls below change things.
 	events := make(chan string, 256)
@@ -253,7 +271,7 @@ password_file = %q
 		}
 		time.Sleep(50 * time.Millisecond) // polling for the end
 	}
-	for _, p := range []string{"/verify-report.csv", "/devices/popbridge.mobileconfig?host=127.0.0.1",
+	for _, p := range []string{"/verify-report.csv", "/devices/popbridge.mobileconfig?host=127.0.0.1", "/devices/popbridge-ca.crt",
 		"/api/devices/qr.png?host=127.0.0.1&listener=imaps&kind=settings", "/api/devices/qr.png?host=127.0.0.1&listener=imaps&kind=thunderbird"} {
 		if code, b := req("GET", p, ""); code != 200 {
 			t.Errorf("GET %s: %d %s", p, code, b)
@@ -326,6 +344,7 @@ password_file = %q
 		"dashboard": func() (any, error) { return cl.Dashboard(ctx) },
 		"settings":  func() (any, error) { return cl.Settings(ctx) },
 		"devices":   func() (any, error) { return cl.Devices(ctx) },
+		"ca":        func() (any, error) { return cl.CACertificate(ctx) },
 		"migration": func() (any, error) { return cl.Migration(ctx) },
 		"verify":    func() (any, error) { return cl.VerifyState(ctx) },
 		"fetch":     func() (any, error) { return cl.Fetch(ctx, "") },

@@ -1,7 +1,7 @@
 package main
 
 // popbridge with no command (a double-click on Windows or macOS) is
-// `popbridge start`; and `popbridge console`.
+// `popbridge start`; and `popbridge console` and `popbridge quit`.
 
 import (
 	"context"
@@ -82,4 +82,49 @@ func runConsole(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// runQuit stops the running popbridge through its control endpoint, as
+// the console's "Quit popbridge" does, and waits until it has let go of
+// the data dir.
+func runQuit(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlagSet("quit", "[-config FILE]", stderr)
+	cfgPath := fs.String("config", "", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cfg, err := loadConfigFlag(*cfgPath, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := control.Dial(ctx, cfg.DataDir)
+	if errors.Is(err, control.ErrNoBridge) {
+		fmt.Fprintln(stdout, "popbridge is not running")
+		return 0
+	}
+	if err != nil {
+		return fail(stderr, err)
+	}
+	pid := c.PID()
+	if _, err := c.SetSystem(ctx, control.SystemChange{Quit: true}); err != nil {
+		return fail(stderr, fmt.Errorf("popbridge (pid %d) could not be asked to stop: %w", pid, err))
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, held := control.Held(cfg.DataDir); !held {
+			fmt.Fprintf(stdout, "popbridge (pid %d) has stopped\n", pid)
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return fail(stderr, fmt.Errorf("popbridge (pid %d) was asked to stop but still holds %s after a minute; if it hangs, end it (Task Manager, Activity Monitor or kill)", pid, cfg.DataDir))
+		case <-tick.C:
+		}
+	}
 }

@@ -45,6 +45,7 @@ func commands() []command {
 		{"verify", "prove every in-scope legacy message is on the server; exit 1 if not", runVerify},
 		{"status", "per-folder counts, on server / remaining, quota (asks a running bridge, or reads the data dir)", runStatus},
 		{"console", "open the running bridge's web console in the browser (-print: print its one-time link)", runConsole},
+		{"quit", "stop the running popbridge (what the console's Quit does)", runQuit},
 		{"passwd", "print a password hash for [[users]]", runPasswd},
 		{"login", "sign in to Microsoft or Google in the browser ([upstream.oauth2], [pop3.oauth2])", runLogin},
 		{"autostart", "on|off|status: start popbridge with your session (no administrator rights)", runAutostart},

@@ -156,7 +156,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer)
 	}
 	fmt.Fprint(stdout, tlsInfo)
 
-	ctl.ready(bundle)
+	ctl.ready(bundle, tlsConfig)
 	// The old POP accounts keep flowing until cutover.
 	startPOP(ctx, a, log)
 

@@ -31,7 +31,13 @@ import (
 type shell struct {
 	svc    *control.Service
 	reload chan struct{}
-	quit   chan func(context.Context) error
+	quit   chan stopRequest
+}
+
+// stopRequest is a stop asked in the console: after runs once popbridge
+// has let go of everything (uninstall); nil for a plain quit.
+type stopRequest struct {
+	after func(context.Context) error
 }
 
 // shellOptions say how popbridge was started.
@@ -103,7 +109,7 @@ func runShell(ctx context.Context, cfg *Config, opts shellOptions, stdout, stder
 	problems := control.NewProblemLog()
 	log := slog.New(problems.Handler(baseLog.Handler()))
 
-	sh := &shell{reload: make(chan struct{}, 1), quit: make(chan func(context.Context) error, 1)}
+	sh := &shell{reload: make(chan struct{}, 1), quit: make(chan stopRequest, 1)}
 	host := &configHost{path: cfg.Path, cfg: cfg, now: time.Now, reload: sh.restart}
 	hooks := newSystemHooks(sh, host, cfg.DataDir, logFile, problems, log)
 	defer hooks.Close()
@@ -156,10 +162,18 @@ func runShell(ctx context.Context, cfg *Config, opts shellOptions, stdout, stder
 		opts.ready(loginURL)
 	}
 
-	after, err := sh.run(ctx, cfg, host, opts, log, out)
-	if after == nil {
+	stop, err := sh.run(ctx, cfg, host, opts, log, out)
+	if stop == nil {
 		return err
 	}
+	if stop.after == nil {
+		// "Quit popbridge" in the console: the deferred closes stop the
+		// console and the control endpoint (control.json goes) and let
+		// the data dir go.
+		fmt.Fprintln(out, "popbridge: stopped, as asked in the console")
+		return nil
+	}
+	after := stop.after
 	// Uninstall from the console: stop everything, give the data dir up,
 	// then remove what was asked.
 	if con != nil {
@@ -185,10 +199,11 @@ func (sh *shell) restart() {
 	}
 }
 
-// stop asks the shell to stop popbridge, then run after (uninstall).
+// stop asks the shell to stop popbridge, then run after (uninstall; nil:
+// a plain quit).
 func (sh *shell) stop(after func(context.Context) error) {
 	select {
-	case sh.quit <- after:
+	case sh.quit <- stopRequest{after: after}:
 	default:
 	}
 }
@@ -198,9 +213,9 @@ func (sh *shell) stop(after func(context.Context) error) {
 const lockedRetry = 5 * time.Second
 
 // run (re)starts the bridge until ctx ends, the bridge could not start at
-// all (serve: the error), or the console asked to stop popbridge (after:
+// all (serve: the error), or the console asked to stop popbridge (stop:
 // what to do then).
-func (sh *shell) run(ctx context.Context, cfg *Config, host *configHost, opts shellOptions, log *slog.Logger, out io.Writer) (after func(context.Context) error, err error) {
+func (sh *shell) run(ctx context.Context, cfg *Config, host *configHost, opts shellOptions, log *slog.Logger, out io.Writer) (stop *stopRequest, err error) {
 	cur := cfg
 	first := true
 	for {
@@ -212,11 +227,11 @@ func (sh *shell) run(ctx context.Context, cfg *Config, host *configHost, opts sh
 			cancel()
 			<-errc
 			return nil, nil
-		case after := <-sh.quit:
+		case req := <-sh.quit:
 			cancel()
 			<-errc
 			log.Info("popbridge stops, as asked in the console")
-			return after, nil
+			return &req, nil
 		case <-sh.reload:
 			cancel()
 			if err := <-errc; err != nil {
@@ -247,8 +262,9 @@ func (sh *shell) run(ctx context.Context, cfg *Config, host *configHost, opts sh
 			select {
 			case <-ctx.Done():
 				return nil, nil
-			case after := <-sh.quit:
-				return after, nil
+			case req := <-sh.quit:
+				log.Info("popbridge stops, as asked in the console")
+				return &req, nil
 			case <-sh.reload:
 			case <-retry:
 			}

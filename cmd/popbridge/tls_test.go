@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/popbridge/popbridge/certs"
+	"github.com/popbridge/popbridge/control"
 )
 
 // tlsConfigFile writes a config with both IMAP listeners on free ports and
@@ -141,6 +142,23 @@ func TestServeTLSUserCert(t *testing.T) {
 	}
 	if out := b.out.String(); !strings.Contains(out, "SHA-256 fingerprint "+certs.Fingerprint(own.Leaf.Raw)) {
 		t.Errorf("output lacks the certificate's fingerprint:\n%s", out)
+	}
+	// The Devices page has no popbridge CA to offer and says why: the
+	// user's own certificate, with the fingerprint to compare.
+	c, err := control.Dial(context.Background(), filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Devices(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(dir, "own", certs.ServerFile)
+	if d.CAFingerprint != "" || d.OwnCert != certFile || d.OwnCertFingerprint != certs.Fingerprint(own.Leaf.Raw) || d.ServerFingerprint != d.OwnCertFingerprint {
+		t.Errorf("devices: CA %q, own %q %q, server %q", d.CAFingerprint, d.OwnCert, d.OwnCertFingerprint, d.ServerFingerprint)
+	}
+	if _, err := c.CACertificate(context.Background()); control.CodeOf(err) != control.CodeNothing || !strings.Contains(err.Error(), certFile) {
+		t.Errorf("CA download with the user's own certificate: %v", err)
 	}
 }
 

@@ -970,7 +970,18 @@
       if (d.hosts.includes(keep)) sel.value = keep;
       setText('host-hint', d.lan ? t('dev.hostHintLAN') : t('dev.hostHintLocal'));
       renderHost();
-      setText('ca-fp', d.ca_fingerprint || '—');
+      // popbridge's CA to download, or (the user's own certificate) why
+      // there is none.
+      const hasCA = !!d.ca_fingerprint;
+      $('ca').hidden = !hasCA && !d.own_cert;
+      $('ca-offer').hidden = !hasCA;
+      setText('ca-fp', d.ca_fingerprint || '');
+      $('server-fp-box').hidden = !(hasCA && d.server_fingerprint && d.server_fingerprint !== d.ca_fingerprint);
+      setText('server-fp', d.server_fingerprint || '');
+      $('ca-own').hidden = hasCA || !d.own_cert;
+      setText('ca-own-text', d.own_cert ? t('dev.ca.own', { file: d.own_cert }) : '');
+      setText('own-fp', d.own_cert_fingerprint || '');
+      for (const e of document.querySelectorAll('.ca-steps')) e.hidden = !hasCA;
       $('profile-problem').hidden = d.can_profile;
       $('profile-problem').textContent = d.can_profile ? '' : t('dev.apple.cannot') + ' ' + (d.profile_problem || '');
       $('profile-link').hidden = !d.can_profile;
@@ -1047,6 +1058,41 @@
   }
 
   // ---------------------------------------------------------------------
+  // Stopping popbridge
+
+  // gone waits until the console no longer answers (popbridge has
+  // stopped): true, or false when it still answers after half a minute.
+  async function gone() {
+    for (let i = 0; i < 120; i++) {
+      try {
+        await fetch('/static/console.css', { cache: 'no-store', credentials: 'same-origin' });
+      } catch (e) {
+        return true;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return false;
+  }
+  // disableConsole takes away what no longer works: the links and forms
+  // of the header lead nowhere once popbridge has stopped.
+  function disableConsole() {
+    for (const id of ['lang-form', 'quit-link']) { const e = $(id); if (e) e.hidden = true; }
+    const nav = document.querySelector('header.top nav');
+    if (nav) nav.hidden = true;
+  }
+  // showStopped replaces the page with the news that popbridge stopped,
+  // and how it comes back.
+  function showStopped(autostartOn) {
+    disableConsole();
+    document.title = t('stopped.title') + ' · popbridge';
+    clear($('main')).append(el('section', { id: 'stopped', role: 'status' },
+      el('h1', { text: t('stopped.title') }),
+      el('p', { class: 'result-ok', text: t('stopped.text') }),
+      el('p', { text: t('set.quitStart') }),
+      autostartOn ? el('p', { text: t('set.quitAutostartOn') }) : null));
+  }
+
+  // ---------------------------------------------------------------------
   // Settings
 
   async function settingsPage() {
@@ -1112,13 +1158,63 @@
       });
     }
 
+    // Quit popbridge: a plain confirmation, then the page says when it
+    // has stopped (the console goes with it).
+    if (sys.quit) {
+      $('quit').hidden = false;
+      if (location.hash === '#quit') $('quit').scrollIntoView();
+      // Whether it comes back by itself at the next login (null: this
+      // system has no such switch).
+      let autostartOn = sys.autostart;
+      $('quit-btn').addEventListener('click', async () => {
+        try { autostartOn = (await api('GET', '/api/system')).autostart; } catch (e) { /* as last seen */ }
+        const known = autostartOn !== undefined && autostartOn !== null;
+        $('quit-autostart').hidden = !known;
+        setText('quit-autostart', !known ? '' : autostartOn ? t('set.quitAutostartOn') : t('set.quitAutostartOff'));
+        $('quit-confirm-box').hidden = false;
+        $('quit-btn').hidden = true;
+        status('quit-status', '');
+        $('quit-confirm').focus();
+      });
+      $('quit-cancel').addEventListener('click', () => {
+        $('quit-confirm-box').hidden = true;
+        $('quit-btn').hidden = false;
+      });
+      $('quit-confirm').addEventListener('click', async () => {
+        $('quit-confirm').disabled = true;
+        status('quit-status', t('set.quitting'));
+        try {
+          await api('POST', '/api/system', { quit: true });
+        } catch (e) {
+          $('quit-confirm').disabled = false;
+          status('quit-status', errText(e), 'error');
+          return;
+        }
+        if (await gone()) {
+          showStopped(!!autostartOn);
+        } else {
+          status('quit-status', t('set.stillRunning'), 'error');
+        }
+      });
+    }
+
     // Remove popbridge: first what it would remove and what stays, then
     // the confirmation.
     if (sys.uninstall) {
       $('uninstall-section').hidden = false;
       let plan = null;
+      // Deleting the data needs popbridge stopped: the quit box is then
+      // ticked and fixed.
+      let quitWanted = true;
+      const syncQuit = () => {
+        const forced = $('remove-data').checked;
+        $('uninstall-quit').disabled = forced;
+        $('uninstall-quit').checked = forced || quitWanted;
+        $('uninstall-quit-forced').hidden = !forced;
+      };
       const renderPlan = () => {
         const removeData = $('remove-data').checked;
+        const quit = $('uninstall-quit').checked;
         const rm = clear($('uninstall-removes'));
         const keep = clear($('uninstall-keeps'));
         rm.append(el('li', { text: plan.autostart_on ? t('uninstall.rm.autostart', { where: plan.autostart_where || '' }) : t('uninstall.rm.noAutostart') }));
@@ -1126,12 +1222,13 @@
         if (removeData && plan.data_exists && !refused) {
           rm.append(el('li', { text: t('uninstall.rm.data', { dir: plan.data_dir, size: bytes(plan.data_bytes) }) }));
         }
-        rm.append(el('li', { text: t('uninstall.rm.stop') }));
+        if (quit) rm.append(el('li', { text: t('uninstall.rm.stop') }));
         for (const a of plan.archives || []) keep.append(el('li', { text: t('uninstall.keep.archive', { path: a }) }));
         keep.append(el('li', { text: t('uninstall.keep.server') }));
         if (plan.data_exists && (!removeData || refused)) keep.append(el('li', { text: t('uninstall.keep.data', { dir: plan.data_dir }) }));
         if (plan.config) keep.append(el('li', { text: t('uninstall.keep.config', { path: plan.config }) }));
         if (plan.program) keep.append(el('li', { text: t('uninstall.keep.program', { path: plan.program }) }));
+        if (!quit) keep.append(el('li', { text: t('uninstall.keep.running') }));
         const r = $('uninstall-refused');
         r.hidden = !refused;
         r.textContent = refused ? t('uninstall.refused.' + plan.refused_code) + ' (' + plan.refused + ')' : '';
@@ -1153,7 +1250,12 @@
         $('uninstall-plan').hidden = false;
         $('uninstall-btn').hidden = true;
       });
-      $('remove-data').addEventListener('change', () => { if (plan) renderPlan(); });
+      $('remove-data').addEventListener('change', () => { syncQuit(); if (plan) renderPlan(); });
+      $('uninstall-quit').addEventListener('change', () => {
+        if (!$('uninstall-quit').disabled) quitWanted = $('uninstall-quit').checked;
+        if (plan) renderPlan();
+      });
+      syncQuit();
       $('uninstall-cancel').addEventListener('click', () => {
         $('uninstall-plan').hidden = true;
         $('uninstall-btn').hidden = false;
@@ -1162,15 +1264,28 @@
         $('uninstall-confirm').disabled = true;
         status('uninstall-status', t('set.uninstalling'));
         try {
-          const s = await api('POST', '/api/system', { uninstall: true, remove_data: $('remove-data').checked });
+          const s = await api('POST', '/api/system', { uninstall: true, remove_data: $('remove-data').checked, quit: $('uninstall-quit').checked });
           const u = s.uninstalled || {};
           $('uninstall-plan').hidden = true;
           const done = clear($('uninstall-done'));
           done.hidden = false;
           if ((u.removed || []).length) done.append(el('li', { text: t('uninstall.done.autostart') }));
           if (u.data_dir) done.append(el('li', { text: t('uninstall.done.data', { dir: u.data_dir }) }));
+          if (!s.stopping) {
+            done.append(el('li', { text: t('uninstall.done.running') }));
+            status('uninstall-status', t('set.uninstalledRunning'), 'ok');
+            $('uninstall-btn').hidden = false;
+            $('uninstall-confirm').disabled = false;
+            return;
+          }
           done.append(el('li', { text: t('uninstall.done.stopped') }));
-          status('uninstall-status', t('set.uninstalled'), 'ok');
+          status('uninstall-status', t('set.uninstalledStopping'));
+          if (await gone()) {
+            status('uninstall-status', t('set.uninstalled'), 'ok');
+            disableConsole();
+          } else {
+            status('uninstall-status', t('set.stillRunning'), 'error');
+          }
         } catch (e) {
           $('uninstall-confirm').disabled = false;
           status('uninstall-status', errText(e), 'error');
