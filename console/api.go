@@ -1,12 +1,10 @@
 package console
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/popbridge/popbridge/control"
@@ -16,69 +14,14 @@ import (
 
 const mobileConfigType = devices.ContentType
 
-// apiRoutes are the JSON calls of console.js: each is one control API
-// call (presets and QR codes are computed here from data only).
+// apiRoutes are the JSON calls of console.js: the control API's shared
+// routes under /api (control.Routes), and what is computed here from data
+// only (presets, QR codes).
 func (s *Server) apiRoutes(mux *http.ServeMux) {
-	api := s.api
-	mux.HandleFunc("GET /api/dashboard", get(api.Dashboard))
-	mux.HandleFunc("GET /api/settings", get(api.Settings))
-	mux.HandleFunc("POST /api/settings", post(api.SaveSettings))
-	mux.HandleFunc("GET /api/stores", get(api.FindStores))
-	mux.HandleFunc("POST /api/stores/scan", post(api.ScanStore))
-	mux.HandleFunc("GET /api/browse", func(w http.ResponseWriter, r *http.Request) {
-		l, err := api.Browse(r.Context(), r.URL.Query().Get("dir"))
-		reply(w, l, err)
-	})
-	mux.HandleFunc("POST /api/upstream/test", post(api.TestUpstream))
+	control.Routes(mux, "/api", s.api)
 	mux.HandleFunc("GET /api/presets", s.presets)
 	mux.HandleFunc("POST /api/presets/fill", s.presetFill)
-	mux.HandleFunc("POST /api/device-password", post(api.SetDevicePassword))
-	mux.HandleFunc("GET /api/devices", get(api.Devices))
-	mux.HandleFunc("POST /api/devices/account", post(api.SetDeviceAccount))
 	mux.HandleFunc("GET /api/devices/qr.png", s.qr)
-	mux.HandleFunc("POST /api/plan", post(api.Plan))
-	mux.HandleFunc("GET /api/migration", get(api.Migration))
-	mux.HandleFunc("POST /api/migration/start", post(api.StartMigration))
-	mux.HandleFunc("POST /api/migration/pause", get(api.PauseMigration))
-	mux.HandleFunc("POST /api/migration/resume", get(api.ResumeMigration))
-	mux.HandleFunc("POST /api/verify/start", post(api.StartVerify))
-	mux.HandleFunc("GET /api/verify", get(api.VerifyState))
-	mux.HandleFunc("GET /api/system", get(api.System))
-	mux.HandleFunc("POST /api/system", post(api.SetSystem))
-	mux.HandleFunc("GET /api/system/uninstall", get(api.UninstallPlan))
-	mux.HandleFunc("GET /api/system/log", func(w http.ResponseWriter, r *http.Request) {
-		n, _ := strconv.Atoi(r.URL.Query().Get("lines"))
-		l, err := api.Log(r.Context(), n)
-		reply(w, l, err)
-	})
-	mux.HandleFunc("POST /api/pop3/test", post(api.TestPOP))
-}
-
-func get[R any](fn func(context.Context) (R, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		v, err := fn(r.Context())
-		reply(w, v, err)
-	}
-}
-
-func post[Q, R any](fn func(context.Context, Q) (R, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var q Q
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&q); err != nil && !errors.Is(err, io.EOF) {
-			writeErr(w, &control.Error{Code: control.CodeBadRequest, Message: "bad request: " + err.Error(), Status: http.StatusBadRequest})
-			return
-		}
-		v, err := fn(r.Context(), q)
-		reply(w, v, err)
-	}
-}
-
-func reply(w http.ResponseWriter, v any, err error) {
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, v)
 }
 
 // presetView is a provider preset in the page's language.

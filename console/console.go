@@ -315,29 +315,8 @@ func (s *Server) verifyCSV(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeErr answers with an API error as JSON.
-func writeErr(w http.ResponseWriter, err error) {
-	var e *control.Error
-	if !errors.As(err, &e) {
-		e = &control.Error{Code: control.CodeOf(err), Message: err.Error()}
-	}
-	status := e.Status
-	if status == 0 {
-		status = http.StatusInternalServerError
-		switch e.Code {
-		case control.CodeBadRequest, control.CodeInvalid, control.CodeWeakPassword, control.CodeOutsideHome:
-			status = http.StatusBadRequest
-		case control.CodeNotFound, control.CodeUnsupported:
-			status = http.StatusNotFound
-		case control.CodeBusy, control.CodeNothing, control.CodeNoUpstream, control.CodeNoSettings, control.CodeOverQuota:
-			status = http.StatusConflict
-		case control.CodeNotRunning:
-			status = http.StatusServiceUnavailable
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(e)
-}
+// writeErr answers err as the control endpoint does (control.WriteError).
+func writeErr(w http.ResponseWriter, err error) { control.WriteError(w, err) }
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -135,6 +135,7 @@ func (s *Server) Close() error {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	api := s.svc
+	Routes(mux, "", api)
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"pid": s.info.PID, "version": api.opts.Version})
 	})
@@ -156,7 +157,6 @@ func (s *Server) Handler() http.Handler {
 		}
 	})
 	mux.HandleFunc("POST /verify", post(api.Verify))
-	mux.HandleFunc("GET /dashboard", get(api.Dashboard))
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
@@ -170,13 +170,6 @@ func (s *Server) Handler() http.Handler {
 		}
 		ServeSSE(w, r.WithContext(ctx), ch)
 	})
-	mux.HandleFunc("POST /plan", post(api.Plan))
-	mux.HandleFunc("GET /migration", get(api.Migration))
-	mux.HandleFunc("POST /migration/start", post(api.StartMigration))
-	mux.HandleFunc("POST /migration/pause", get(api.PauseMigration))
-	mux.HandleFunc("POST /migration/resume", get(api.ResumeMigration))
-	mux.HandleFunc("POST /verify/start", post(api.StartVerify))
-	mux.HandleFunc("GET /verify/state", get(api.VerifyState))
 	mux.HandleFunc("GET /verify/report.csv", func(w http.ResponseWriter, r *http.Request) {
 		var buf strings.Builder
 		if err := api.VerifyCSV(r.Context(), &buf); err != nil {
@@ -186,18 +179,6 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		io.WriteString(w, buf.String())
 	})
-	mux.HandleFunc("GET /settings", get(api.Settings))
-	mux.HandleFunc("POST /settings", post(api.SaveSettings))
-	mux.HandleFunc("GET /stores", get(api.FindStores))
-	mux.HandleFunc("POST /stores/scan", post(api.ScanStore))
-	mux.HandleFunc("GET /browse", func(w http.ResponseWriter, r *http.Request) {
-		l, err := api.Browse(r.Context(), r.URL.Query().Get("dir"))
-		reply(w, l, err)
-	})
-	mux.HandleFunc("POST /upstream/test", post(api.TestUpstream))
-	mux.HandleFunc("POST /device-password", post(api.SetDevicePassword))
-	mux.HandleFunc("GET /devices", get(api.Devices))
-	mux.HandleFunc("POST /devices/account", post(api.SetDeviceAccount))
 	mux.HandleFunc("GET /devices/mobileconfig", func(w http.ResponseWriter, r *http.Request) {
 		b, err := api.MobileConfig(r.Context(), r.URL.Query().Get("host"))
 		if err != nil {
@@ -217,15 +198,6 @@ func (s *Server) Handler() http.Handler {
 		w.Write(b)
 	})
 	mux.HandleFunc("POST /console-url", get(api.ConsoleURL))
-	mux.HandleFunc("GET /system", get(api.System))
-	mux.HandleFunc("POST /system", post(api.SetSystem))
-	mux.HandleFunc("GET /system/uninstall", get(api.UninstallPlan))
-	mux.HandleFunc("GET /system/log", func(w http.ResponseWriter, r *http.Request) {
-		n, _ := strconv.Atoi(r.URL.Query().Get("lines"))
-		l, err := api.Log(r.Context(), n)
-		reply(w, l, err)
-	})
-	mux.HandleFunc("POST /pop3/test", post(api.TestPOP))
 
 	want := []byte("Bearer " + s.info.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -244,6 +216,41 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// Routes registers the JSON calls the console and the command line share
+// under prefix ("" on the control endpoint, "/api" in the console), each
+// one API method; the caller wraps mux with its own access check.
+func Routes(mux *http.ServeMux, prefix string, api API) {
+	mux.HandleFunc("GET "+prefix+"/dashboard", get(api.Dashboard))
+	mux.HandleFunc("POST "+prefix+"/plan", post(api.Plan))
+	mux.HandleFunc("GET "+prefix+"/migration", get(api.Migration))
+	mux.HandleFunc("POST "+prefix+"/migration/start", post(api.StartMigration))
+	mux.HandleFunc("POST "+prefix+"/migration/pause", get(api.PauseMigration))
+	mux.HandleFunc("POST "+prefix+"/migration/resume", get(api.ResumeMigration))
+	mux.HandleFunc("POST "+prefix+"/verify/start", post(api.StartVerify))
+	mux.HandleFunc("GET "+prefix+"/verify/state", get(api.VerifyState))
+	mux.HandleFunc("GET "+prefix+"/settings", get(api.Settings))
+	mux.HandleFunc("POST "+prefix+"/settings", post(api.SaveSettings))
+	mux.HandleFunc("GET "+prefix+"/stores", get(api.FindStores))
+	mux.HandleFunc("POST "+prefix+"/stores/scan", post(api.ScanStore))
+	mux.HandleFunc("GET "+prefix+"/browse", func(w http.ResponseWriter, r *http.Request) {
+		l, err := api.Browse(r.Context(), r.URL.Query().Get("dir"))
+		reply(w, l, err)
+	})
+	mux.HandleFunc("POST "+prefix+"/upstream/test", post(api.TestUpstream))
+	mux.HandleFunc("POST "+prefix+"/device-password", post(api.SetDevicePassword))
+	mux.HandleFunc("GET "+prefix+"/devices", get(api.Devices))
+	mux.HandleFunc("POST "+prefix+"/devices/account", post(api.SetDeviceAccount))
+	mux.HandleFunc("GET "+prefix+"/system", get(api.System))
+	mux.HandleFunc("POST "+prefix+"/system", post(api.SetSystem))
+	mux.HandleFunc("GET "+prefix+"/system/uninstall", get(api.UninstallPlan))
+	mux.HandleFunc("GET "+prefix+"/system/log", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("lines"))
+		l, err := api.Log(r.Context(), n)
+		reply(w, l, err)
+	})
+	mux.HandleFunc("POST "+prefix+"/pop3/test", post(api.TestPOP))
 }
 
 // get adapts a method without a request body.
@@ -290,6 +297,9 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
 }
+
+// WriteError answers err as JSON (an Error) with its HTTP status.
+func WriteError(w http.ResponseWriter, err error) { writeError(w, err) }
 
 func writeError(w http.ResponseWriter, err error) {
 	e := asError(err)

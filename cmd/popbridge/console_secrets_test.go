@@ -225,7 +225,7 @@ password_file = %q
 
 	pages := []string{"/", "/setup", "/move", "/devices", "/settings", "/static/console.js", "/static/console.css",
 		"/api/dashboard", "/api/settings", "/api/stores", "/api/browse", "/api/presets?email=me%40gmail.com", "/api/devices",
-		"/api/migration", "/api/verify", "/api/system", "/api/system/uninstall"}
+		"/api/migration", "/api/verify/state", "/api/system", "/api/system/uninstall"}
 	for _, p := range pages {
 		if code, b := req("GET", p, ""); code != 200 {
 			t.Errorf("GET %s: %d %s", p, code, b)
@@ -262,7 +262,7 @@ password_file = %q
 	}
 	req("POST", "/api/verify/start", `{}`)
 	for {
-		_, b := req("GET", "/api/verify", "")
+		_, b := req("GET", "/api/verify/state", "")
 		if strings.Contains(string(b), `"state":"done"`) {
 			break
 		}

@@ -944,7 +944,7 @@
 
     const fetchState = () => {
       api('GET', '/api/migration').then(renderMig).catch((e) => status('mig-status', errText(e), 'error'));
-      api('GET', '/api/verify').then(renderVerify).catch(() => {});
+      api('GET', '/api/verify/state').then(renderVerify).catch(() => {});
     };
     live({
       open: fetchState,
