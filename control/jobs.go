@@ -88,6 +88,10 @@ func (m *migration) load() {
 	if m.st.State == "pausing" {
 		m.st.State = "paused"
 	}
+	// A state saved before a rate was known shows the average so far.
+	if m.st.Rate <= 0 && m.st.Elapsed > 0 && m.st.Bytes > 0 && m.st.State != "done" {
+		m.st.Rate = float64(m.st.Bytes) / m.st.Elapsed.Seconds()
+	}
 }
 
 // saveLocked writes the state file.
@@ -229,6 +233,11 @@ func (m *migration) progress(p backend.MigrateProgress) {
 			if d := last.at.Sub(first.at).Seconds(); d > 0.5 {
 				st.Rate = float64(last.bytes-first.bytes) / d
 			}
+		}
+		// Until the window has half a second in it, the run's average
+		// stands in (a fast first half-second still gets an ETA).
+		if st.Rate == 0 && p.Elapsed > 0 && p.Bytes > m.base.bytes {
+			st.Rate = float64(p.Bytes-m.base.bytes) / p.Elapsed.Seconds()
 		}
 	}
 	m.lastPoint = rateSample{now, p.Bytes}
