@@ -16,6 +16,10 @@
 //   - UIDs strictly increase and are never reused within a UIDVALIDITY
 //     (RFC 3501 2.3.1.1): Folder.UIDNext only grows, AddMessage is the only
 //     place that takes a UID.
+//   - Message and upload records are binary (codec.go): decoding JSON
+//     was most of a cold count of 100k messages. JSON records of older
+//     versions are still read and become binary when next written; an
+//     older popbridge cannot read a database this one has written.
 //   - Legacy messages are never deleted from the index by a client: an
 //     EXPUNGE or a MOVE away sets Message.Hidden (the overlay), so a re-index
 //     of the sealed archive does not bring them back and the change can be
@@ -40,6 +44,14 @@ import (
 // ErrLocked means another process has the data directory open.
 var ErrLocked = errors.New("another popbridge is already running on this data directory (the database is locked); stop it, or use its control endpoint")
 
+// ErrNewerFormat means the database was written by a newer popbridge.
+var ErrNewerFormat = errors.New("this data directory was written by a newer popbridge")
+
+// formatVersion is the database format this build writes: 2 since the
+// binary message records (codec.go). A build refuses a database of a
+// higher format instead of misreading it.
+const formatVersion = 2
+
 // ErrNoFolder is returned for an unknown folder name.
 var ErrNoFolder = errors.New("no such folder")
 
@@ -57,8 +69,9 @@ var (
 
 	keyFolderSeq   = []byte("folder-seq")
 	keyUIDValidity = []byte("uidvalidity")
+	keyFormat      = []byte("format")
 
-	subMsg  = []byte("m")  // uid -> Message JSON
+	subMsg  = []byte("m")  // uid -> Message record (codec.go)
 	subFP   = []byte("fp") // fp(16) + uid(4) -> nil
 	subEnv  = []byte("e")  // uid -> envelope
 	subBS   = []byte("b")  // uid -> bodystructure
@@ -101,10 +114,19 @@ func Open(path string, opts Options) (*DB, error) {
 				return err
 			}
 		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyFormat); len(v) == 4 && binary.BigEndian.Uint32(v) > formatVersion {
+			return fmt.Errorf("%w (format %d; this one reads up to %d): run that newer popbridge, or point data_dir at a new directory", ErrNewerFormat, binary.BigEndian.Uint32(v), formatVersion)
+		} else if len(v) != 4 || binary.BigEndian.Uint32(v) < formatVersion {
+			return meta.Put(keyFormat, u32(formatVersion))
+		}
 		return nil
 	})
 	if err != nil {
 		b.Close()
+		if errors.Is(err, ErrNewerFormat) {
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
 		return nil, fmt.Errorf("initialise database %s: %w", path, err)
 	}
 	return &DB{bolt: b, path: path}, nil
@@ -399,10 +421,9 @@ func (t *Tx) ForEachMessage(id uint32, fn func(m *Message) error) error {
 	}
 	return b.ForEach(func(k, v []byte) error {
 		m := new(Message)
-		if err := json.Unmarshal(v, m); err != nil {
+		if err := decodeMessage(v, m); err != nil {
 			return fmt.Errorf("decode message %d of folder #%d: %w", binary.BigEndian.Uint32(k), id, err)
 		}
-		m.Path = decodePath(m.Path)
 		return fn(m)
 	})
 }
@@ -418,10 +439,9 @@ func (t *Tx) Message(id, uid uint32) (*Message, error) {
 		return nil, fmt.Errorf("uid %d: %w", uid, ErrNoMessage)
 	}
 	m := new(Message)
-	if err := json.Unmarshal(v, m); err != nil {
+	if err := decodeMessage(v, m); err != nil {
 		return nil, fmt.Errorf("decode message %d: %w", uid, err)
 	}
-	m.Path = decodePath(m.Path)
 	return m, nil
 }
 
@@ -480,11 +500,7 @@ func (t *Tx) PutUpload(folderID, uid uint32, up Upload) error {
 	if err != nil {
 		return err
 	}
-	v, err := json.Marshal(up)
-	if err != nil {
-		return err
-	}
-	return b.Put(uploadKey(folderID, uid, up.Folder), v)
+	return b.Put(uploadKey(folderID, uid, up.Folder), encodeUpload(&up))
 }
 
 // Uploads returns every recorded upload of folder folderID, by local UID.
@@ -498,8 +514,8 @@ func (t *Tx) Uploads(folderID uint32) (map[uint32][]Upload, error) {
 	p := u32(folderID)
 	for k, v := c.Seek(p); k != nil && len(k) >= 8 && string(k[:4]) == string(p); k, v = c.Next() {
 		var up Upload
-		if err := json.Unmarshal(v, &up); err != nil {
-			return nil, err
+		if err := decodeUpload(v, &up); err != nil {
+			return nil, fmt.Errorf("decode an upload record of folder #%d: %w", folderID, err)
 		}
 		uid := binary.BigEndian.Uint32(k[4:])
 		out[uid] = append(out[uid], up)
@@ -521,13 +537,7 @@ func (t *Tx) putMessage(id uint32, m, old *Message) error {
 	if err != nil {
 		return err
 	}
-	enc := *m
-	enc.Path = encodePath(m.Path)
-	v, err := json.Marshal(&enc)
-	if err != nil {
-		return err
-	}
-	if err := b.Bucket(subMsg).Put(u32(m.UID), v); err != nil {
+	if err := b.Bucket(subMsg).Put(u32(m.UID), encodeMessage(m)); err != nil {
 		return err
 	}
 	if old != nil {
