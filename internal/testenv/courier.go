@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -19,7 +17,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // Courier-IMAP, as Debian ships it (package courier-imap), started privately.
@@ -94,19 +91,18 @@ type CourierOptions struct {
 	Env map[string]string
 }
 
-// Courier is a running (or stopped) private Courier-IMAP.
+// Courier is a running (or stopped) private Courier-IMAP. Its Dir holds
+// etc/ (authdaemonrc, userdb, imapd), authrun/, home/<user>/Maildir and
+// courier.log. Courier keeps LF on disk and serves CRLF, so use CRLF
+// messages for byte-exact round trips through Append.
 type Courier struct {
-	Dir      string // private: etc/ (authdaemonrc, userdb, imapd), authrun/, home/<user>/Maildir, courier.log
-	Host     string // "127.0.0.1"
-	IMAPPort int
-	Users    []CourierUser
+	daemon
+	Users []CourierUser
 
 	tree  string // the unpacked courier-imap package
 	opts  CourierOptions
 	ident courierIdentity
 
-	mu    sync.Mutex
-	proc  *dovecotProc
 	users sync.Mutex // serialises AddUser
 }
 
@@ -229,12 +225,12 @@ func StartCourier(t testing.TB, opts CourierOptions) *Courier {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	c := &Courier{
-		Dir:   dir,
-		Host:  "127.0.0.1",
-		tree:  tree,
-		opts:  opts,
-		ident: ident,
+		daemon: daemon{Dir: dir, Host: "127.0.0.1", kind: "courier", logName: "courier.log"},
+		tree:   tree,
+		opts:   opts,
+		ident:  ident,
 	}
+	c.command, c.ready, c.password = c.command1, c.waitReady, c.Password
 	for _, sub := range []string{"etc", "authrun", "home"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
 			t.Fatalf("testenv: %v", err)
@@ -251,32 +247,7 @@ func StartCourier(t testing.TB, opts CourierOptions) *Courier {
 	if err := c.makeUserdb(); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-
-	t.Cleanup(func() {
-		if t.Failed() {
-			c.logTo(t)
-		}
-		if err := c.stop(); err != nil {
-			t.Errorf("testenv: stop courier: %v", err)
-		}
-	})
-
-	const attempts = 5
-	for i := 1; ; i++ {
-		ports, err := freePorts(1)
-		if err != nil {
-			t.Fatalf("testenv: pick a free port: %v", err)
-		}
-		c.IMAPPort = ports[0]
-		err = c.start()
-		if err == nil {
-			break
-		}
-		if errors.Is(err, errAddrInUse) && i < attempts {
-			continue
-		}
-		t.Fatalf("testenv: start courier (attempt %d): %v", i, err)
-	}
+	c.launch(t, nil)
 	for _, u := range users {
 		c.createFolders(t, u)
 	}
@@ -299,14 +270,6 @@ func makeBaseDirNamed(prefix string, root bool) (string, error) {
 	}
 	return dir, nil
 }
-
-func (c *Courier) logPath() string { return filepath.Join(c.Dir, "courier.log") }
-
-// Kind is "courier".
-func (c *Courier) Kind() string { return "courier" }
-
-// IMAPAddr is "127.0.0.1:<IMAPPort>".
-func (c *Courier) IMAPAddr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.IMAPPort)) }
 
 // PersonalNamespace is Courier's (Debian default): "INBOX." with '.'.
 func (c *Courier) PersonalNamespace() imap.NamespaceDescriptor {
@@ -555,68 +518,24 @@ func createAndSubscribe(t testing.TB, addr, user, pass, prefix string, names []s
 	_ = cl.Logout().Wait()
 }
 
-// start runs the start script in a new mount namespace and waits until the
-// server serves.
-func (c *Courier) start() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.proc != nil {
-		return errors.New("already running")
-	}
+// command1 writes the start scripts and returns the process that runs them
+// in a new mount namespace.
+func (c *Courier) command1() (*exec.Cmd, error) {
 	startSh, runSh := c.scripts()
 	script := filepath.Join(c.Dir, "start.sh")
 	if err := os.WriteFile(script, []byte(startSh), 0o644); err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(c.Dir, "run.sh"), []byte(runSh), 0o644); err != nil {
-		return err
+		return nil, err
 	}
 	// A socket left by a killed authdaemond would look ready.
 	_ = os.Remove(filepath.Join(c.Dir, "authrun", "socket"))
-	logStart := int64(0)
-	if st, err := os.Stat(c.logPath()); err == nil {
-		logStart = st.Size()
-	}
-	out, err := os.OpenFile(c.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
 	args := append(unshareArgs(c.ident.root), "/bin/sh", script)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = c.Dir
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.SysProcAttr = procAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run %s: %w", args[0], err)
-	}
-	p := &dovecotProc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	c.proc = p
-
-	err = c.waitReady(p)
-	if err == nil {
-		return nil
-	}
-	c.stopLocked()
-	if log := readFrom(c.logPath(), logStart); bytes.Contains(log, []byte("Address already in use")) {
-		return fmt.Errorf("%w: %v", errAddrInUse, err)
-	}
-	return err
-}
-
-// readFrom returns the file's content from off on.
-func readFrom(path string, off int64) []byte {
-	b, _ := os.ReadFile(path)
-	if off > int64(len(b)) {
-		off = 0
-	}
-	return b[off:]
+	return cmd, nil
 }
 
 const courierBanner = "Courier-IMAP ready."
@@ -652,94 +571,4 @@ func (c *Courier) waitReady(p *dovecotProc) error {
 		}
 	}
 	return fmt.Errorf("courier not ready on %s within %v: %v", addr, startTimeout, lastErr)
-}
-
-// Stop kills every process of the instance (SIGKILL), like a crash.
-// Stopping twice is fine.
-func (c *Courier) Stop(t testing.TB) {
-	t.Helper()
-	if err := c.stop(); err != nil {
-		t.Fatalf("testenv: stop courier: %v", err)
-	}
-}
-
-// Restart stops the server if it runs and starts it again on the same port
-// with the same users and mail.
-func (c *Courier) Restart(t testing.TB) {
-	t.Helper()
-	if err := c.stop(); err != nil {
-		t.Fatalf("testenv: stop courier: %v", err)
-	}
-	var err error
-	for i := 0; i < 20; i++ {
-		if err = c.start(); err == nil || !errors.Is(err, errAddrInUse) {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("testenv: restart courier: %v", err)
-	}
-}
-
-func (c *Courier) stop() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stopLocked()
-}
-
-func (c *Courier) stopLocked() error {
-	p := c.proc
-	if p == nil {
-		return nil
-	}
-	c.proc = nil
-	return killAndWait(p, "courier")
-}
-
-// killAndWait sends SIGKILL to p's process group and waits until every
-// member is gone, so the ports are free.
-func killAndWait(p *dovecotProc, what string) error {
-	pid := p.cmd.Process.Pid
-	killGroup(pid)
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		return fmt.Errorf("%s (pid %d) still running %v after SIGKILL", what, pid, stopTimeout)
-	}
-	deadline := time.Now().Add(stopTimeout)
-	for groupAlive(pid) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("processes of %s's group %d still running %v after SIGKILL", what, pid, stopTimeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return nil
-}
-
-func (c *Courier) logTo(t testing.TB) {
-	t.Helper()
-	if b, err := os.ReadFile(c.logPath()); err == nil && len(b) > 0 {
-		t.Logf("courier log %s:\n%s", c.logPath(), b)
-	}
-}
-
-// Client returns a go-imap client logged in as user, closed at cleanup.
-func (c *Courier) Client(t testing.TB, user string) *imapclient.Client {
-	t.Helper()
-	return Login(t, c.IMAPAddr(), user, c.Password(t, user))
-}
-
-// Append stores msg in mailbox (Courier's name, e.g. "INBOX.Sent"). Courier
-// keeps LF on disk and serves CRLF, so use CRLF messages for byte-exact
-// round trips.
-func (c *Courier) Append(t testing.TB, user, mailbox string, msg []byte, flags []imap.Flag, date time.Time) imap.UID {
-	t.Helper()
-	return AppendMessage(t, c.IMAPAddr(), user, c.Password(t, user), mailbox, msg, flags, date)
-}
-
-// Messages lists mailbox in UID order, read-only.
-func (c *Courier) Messages(t testing.TB, user, mailbox string) []Msg {
-	t.Helper()
-	return MailboxMessages(t, c.IMAPAddr(), user, c.Password(t, user), mailbox)
 }

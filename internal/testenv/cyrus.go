@@ -2,9 +2,7 @@ package testenv
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // Cyrus IMAP 3.6, as Debian ships it (package cyrus-imapd), started
@@ -81,10 +78,11 @@ type CyrusOptions struct {
 }
 
 // Cyrus is a running (or stopped) private Cyrus IMAP.
+//
+// Its Dir holds imapd.conf, cyrus.conf, conf/, spool/, run/, sasldb2 and
+// master.log.
 type Cyrus struct {
-	Dir           string // private: imapd.conf, cyrus.conf, conf/, spool/, run/, sasldb2, master.log
-	Host          string // "127.0.0.1"
-	IMAPPort      int
+	daemon
 	Users         []CyrusUser
 	AdminUser     string // may SETQUOTA, CREATE user.<name>, ...
 	AdminPassword string
@@ -96,8 +94,6 @@ type Cyrus struct {
 	ownerGID   int
 	cyrusUser  string
 
-	mu    sync.Mutex
-	proc  *dovecotProc
 	users sync.Mutex
 }
 
@@ -136,7 +132,7 @@ func StartCyrus(t testing.TB, opts CyrusOptions) *Cyrus {
 		users = []CyrusUser{{Name: "alice", Password: "alice-pw"}}
 	}
 	c := &Cyrus{
-		Host:          "127.0.0.1",
+		daemon:        daemon{Host: "127.0.0.1", kind: "cyrus", logName: "master.log"},
 		AdminUser:     cyrusAdmin,
 		AdminPassword: "admin-" + randomHex(8),
 		tree:          tree,
@@ -166,6 +162,7 @@ func StartCyrus(t testing.TB, opts CyrusOptions) *Cyrus {
 		t.Fatalf("testenv: %v", err)
 	}
 	c.Dir = dir
+	c.command, c.ready, c.password = c.command1, c.waitGreeting, c.Password
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	if err := c.prepareDir(); err != nil {
 		t.Fatalf("testenv: prepare %s: %v", dir, err)
@@ -179,46 +176,12 @@ func StartCyrus(t testing.TB, opts CyrusOptions) *Cyrus {
 		}
 	}
 
-	t.Cleanup(func() {
-		if t.Failed() {
-			c.logTo(t)
-		}
-		if err := c.stop(); err != nil {
-			t.Errorf("testenv: stop cyrus: %v", err)
-		}
-	})
-	const attempts = 5
-	for i := 1; ; i++ {
-		ports, err := freePorts(1)
-		if err != nil {
-			t.Fatalf("testenv: pick a free port: %v", err)
-		}
-		c.IMAPPort = ports[0]
-		if err := c.writeConfig(); err != nil {
-			t.Fatalf("testenv: write cyrus config: %v", err)
-		}
-		err = c.start()
-		if err == nil {
-			break
-		}
-		if errors.Is(err, errAddrInUse) && i < attempts {
-			continue
-		}
-		t.Fatalf("testenv: start cyrus (attempt %d): %v", i, err)
-	}
+	c.launch(t, c.writeConfig)
 	for _, u := range users {
 		c.setupUser(t, u)
 	}
 	return c
 }
-
-func (c *Cyrus) logPath() string { return filepath.Join(c.Dir, "master.log") }
-
-// Kind is "cyrus".
-func (c *Cyrus) Kind() string { return "cyrus" }
-
-// IMAPAddr is "127.0.0.1:<IMAPPort>".
-func (c *Cyrus) IMAPAddr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.IMAPPort)) }
 
 // PersonalNamespace is Cyrus's with Debian's defaults: "INBOX." and '.'.
 func (c *Cyrus) PersonalNamespace() imap.NamespaceDescriptor {
@@ -433,38 +396,13 @@ func (c *Cyrus) AddUser(t testing.TB, u CyrusUser) {
 	c.setupUser(t, u)
 }
 
-func (c *Cyrus) start() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.proc != nil {
-		return errors.New("already running")
-	}
+// command1 returns master with the instance's configuration.
+func (c *Cyrus) command1() (*exec.Cmd, error) {
 	master, _, _, _ := cyrusBinaries()
-	out, err := os.OpenFile(c.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
 	cmd := exec.Command(master, "-C", filepath.Join(c.Dir, "imapd.conf"), "-M", filepath.Join(c.Dir, "cyrus.conf"),
 		"-p", filepath.Join(c.Dir, "run", "master.pid"), "-D")
 	cmd.Dir = c.Dir
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.SysProcAttr = procAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run %s: %w", master, err)
-	}
-	p := &dovecotProc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	c.proc = p
-	if err := c.waitGreeting(p); err != nil {
-		c.stopLocked()
-		return err
-	}
-	return nil
+	return cmd, nil
 }
 
 func (c *Cyrus) waitGreeting(p *dovecotProc) error {
@@ -492,71 +430,4 @@ func (c *Cyrus) waitGreeting(p *dovecotProc) error {
 		}
 	}
 	return fmt.Errorf("no IMAP greeting on %s within %v: %v", addr, startTimeout, lastErr)
-}
-
-// Stop kills master and every service (SIGKILL), like a crash.
-func (c *Cyrus) Stop(t testing.TB) {
-	t.Helper()
-	if err := c.stop(); err != nil {
-		t.Fatalf("testenv: stop cyrus: %v", err)
-	}
-}
-
-// Restart stops Cyrus if it runs and starts it again on the same port with
-// the same users and mail (master's START runs ctl_cyrusdb -r first).
-func (c *Cyrus) Restart(t testing.TB) {
-	t.Helper()
-	if err := c.stop(); err != nil {
-		t.Fatalf("testenv: stop cyrus: %v", err)
-	}
-	var err error
-	for i := 0; i < 20; i++ {
-		if err = c.start(); err == nil || !errors.Is(err, errAddrInUse) {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("testenv: restart cyrus: %v", err)
-	}
-}
-
-func (c *Cyrus) stop() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stopLocked()
-}
-
-func (c *Cyrus) stopLocked() error {
-	p := c.proc
-	if p == nil {
-		return nil
-	}
-	c.proc = nil
-	return killAndWait(p, "cyrus master")
-}
-
-func (c *Cyrus) logTo(t testing.TB) {
-	t.Helper()
-	if b, err := os.ReadFile(c.logPath()); err == nil && len(b) > 0 {
-		t.Logf("cyrus master output %s:\n%s", c.logPath(), b)
-	}
-}
-
-// Client returns a go-imap client logged in as user, closed at cleanup.
-func (c *Cyrus) Client(t testing.TB, user string) *imapclient.Client {
-	t.Helper()
-	return Login(t, c.IMAPAddr(), user, c.Password(t, user))
-}
-
-// Append stores msg in mailbox (Cyrus's name, e.g. "INBOX.Sent").
-func (c *Cyrus) Append(t testing.TB, user, mailbox string, msg []byte, flags []imap.Flag, date time.Time) imap.UID {
-	t.Helper()
-	return AppendMessage(t, c.IMAPAddr(), user, c.Password(t, user), mailbox, msg, flags, date)
-}
-
-// Messages lists mailbox in UID order, read-only.
-func (c *Cyrus) Messages(t testing.TB, user, mailbox string) []Msg {
-	t.Helper()
-	return MailboxMessages(t, c.IMAPAddr(), user, c.Password(t, user), mailbox)
 }
