@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -1053,7 +1054,21 @@ func (a *Account) readServer(ctx context.Context, folder string, want map[messag
 		if sd.NumMessages == 0 {
 			return nil
 		}
-		cmd := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{headerFPSection}})
+		// By UID, so that a message whose answer was an unsolicited FETCH
+		// (a flag change by another client; see answered) can be asked
+		// for again.
+		items := &imap.FetchOptions{UID: true, RFC822Size: true, BodySection: []*imap.FetchItemBodySection{headerFPSection}}
+		var again []imap.UID
+		take := func(buf *imapclient.FetchMessageBuffer) {
+			total++
+			hfp := message.HeaderFP(buf.FindBodySection(headerFPSection))
+			if !want[hfp] {
+				return
+			}
+			out[hfp] = append(out[hfp], serverMsg{uid: buf.UID, size: buf.RFC822Size})
+			cands = append(cands, buf.UID)
+		}
+		cmd := c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, items)
 		for {
 			msg := cmd.Next()
 			if msg == nil {
@@ -1064,15 +1079,31 @@ func (a *Account) readServer(ctx context.Context, folder string, want map[messag
 				cmd.Close()
 				return err
 			}
-			total++
-			hfp := message.HeaderFP(buf.FindBodySection(headerFPSection))
-			if !want[hfp] || buf.UID == 0 {
+			switch {
+			case buf.UID == 0:
+			case len(buf.BodySection) == 0:
+				again = append(again, buf.UID)
+			default:
+				take(buf)
+			}
+		}
+		if err := cmd.Close(); err != nil || len(again) == 0 {
+			return err
+		}
+		got, err := c.Fetch(imap.UIDSetNum(again...), items).Collect()
+		if err != nil {
+			return err
+		}
+		for _, buf := range got {
+			if !slices.Contains(again, buf.UID) {
 				continue
 			}
-			out[hfp] = append(out[hfp], serverMsg{uid: buf.UID, size: buf.RFC822Size})
-			cands = append(cands, buf.UID)
+			if len(buf.BodySection) == 0 {
+				return fmt.Errorf("the server answered FETCH of UID %d twice without the items asked for", buf.UID)
+			}
+			take(buf)
 		}
-		return cmd.Close()
+		return nil
 	})
 	if err != nil {
 		return nil, upstreamErr("FETCH", folder, err)

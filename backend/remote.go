@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"github.com/popbridge/popbridge/internal/units"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -337,11 +338,12 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 		var adds []*store.Message
 		envs := map[uint32][]byte{}
 		ascending := true
+		// UIDs whose answer was an unsolicited FETCH (see answered): asked
+		// for again below. Until then no chunk is committed, since a chunk
+		// must hold every UID below its highest.
+		var again []imap.UID
 		if sd.NumMessages > 0 {
-			cmd := c.Fetch(imap.UIDSet{{Start: imap.UID(f.HighestUID + 1), Stop: 0}}, &imap.FetchOptions{
-				UID: true, Flags: true, InternalDate: true, RFC822Size: true, Envelope: true,
-				BodySection: []*imap.FetchItemBodySection{headerFPSection},
-			})
+			cmd := c.Fetch(imap.UIDSet{{Start: imap.UID(f.HighestUID + 1), Stop: 0}}, newMessageItems)
 			for {
 				msg := cmd.Next()
 				if msg == nil {
@@ -355,25 +357,24 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 				if uint32(buf.UID) <= f.HighestUID {
 					continue // "n:*" always returns the last message
 				}
-				hdr := buf.FindBodySection(headerFPSection)
-				hfp := message.HeaderFP(hdr)
-				date := buf.InternalDate
-				_, off := date.Zone()
-				m := &store.Message{UID: uint32(buf.UID), Src: store.SrcRemote, Size: buf.RFC822Size, Date: date.Unix(), DateZone: int32(off),
-					Flags: flagStrings(buf.Flags), HFP: hfp[:], MsgID: message.MessageID(hdr)}
+				if !answered(buf) {
+					again = append(again, buf.UID)
+					continue
+				}
+				m, env := remoteRecord(buf)
 				if n := len(adds); n > 0 && adds[n-1].UID > m.UID {
 					ascending = false
 				}
 				adds = append(adds, m)
-				if buf.Envelope != nil {
-					envs[m.UID] = message.EncodeEnvelope(buf.Envelope)
+				if env != nil {
+					envs[m.UID] = env
 				}
 				// A big first sync commits in chunks: memory stays bounded,
 				// clients see the folder fill, and an interrupted sync
 				// resumes after the last chunk. Only while the server sends
 				// UIDs in ascending order (all do in practice): a chunk
 				// must hold every UID below its highest.
-				if ascending && len(adds) >= syncChunk {
+				if ascending && len(again) == 0 && len(adds) >= syncChunk {
 					if err := a.applyRemote(b, startGen, present, known, adds, envs, m.UID+1); err != nil {
 						cmd.Close()
 						return err
@@ -383,6 +384,28 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 			}
 			if err := cmd.Close(); err != nil {
 				return err
+			}
+		}
+		if len(again) > 0 {
+			// A message expunged meanwhile is simply not answered; one
+			// answered twice without its items fails this sync (the next
+			// one starts over from the last commit).
+			got, err := c.Fetch(imap.UIDSetNum(again...), newMessageItems).Collect()
+			if err != nil {
+				return err
+			}
+			for _, buf := range got {
+				if !slices.Contains(again, buf.UID) {
+					continue
+				}
+				if !answered(buf) {
+					return fmt.Errorf("the server answered FETCH of UID %d in %s twice without the items asked for", buf.UID, srvName)
+				}
+				m, env := remoteRecord(buf)
+				adds = append(adds, m)
+				if env != nil {
+					envs[m.UID] = env
+				}
 			}
 		}
 		sort.Slice(adds, func(i, j int) bool { return adds[i].UID < adds[j].UID })
@@ -405,6 +428,36 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 		}
 	}
 	return err
+}
+
+// newMessageItems is what a mirror records of a new server message.
+var newMessageItems = &imap.FetchOptions{
+	UID: true, Flags: true, InternalDate: true, RFC822Size: true, Envelope: true,
+	BodySection: []*imap.FetchItemBodySection{headerFPSection},
+}
+
+// answered reports whether buf holds the answer to newMessageItems and not
+// an unsolicited FETCH: a server may report a flag change by another
+// client (RFC 3501 7.4.2) while a FETCH runs, and imapclient hands the
+// command the first response it sees for each UID, the rest to nobody.
+// Every server sends INTERNALDATE when asked; a flag update never does.
+func answered(buf *imapclient.FetchMessageBuffer) bool {
+	return !buf.InternalDate.IsZero() && len(buf.BodySection) > 0
+}
+
+// remoteRecord is the mirror's record of a server message.
+func remoteRecord(buf *imapclient.FetchMessageBuffer) (*store.Message, []byte) {
+	hdr := buf.FindBodySection(headerFPSection)
+	hfp := message.HeaderFP(hdr)
+	date := buf.InternalDate
+	_, off := date.Zone()
+	m := &store.Message{UID: uint32(buf.UID), Src: store.SrcRemote, Size: buf.RFC822Size, Date: date.Unix(), DateZone: int32(off),
+		Flags: flagStrings(buf.Flags), HFP: hfp[:], MsgID: message.MessageID(hdr)}
+	var env []byte
+	if buf.Envelope != nil {
+		env = message.EncodeEnvelope(buf.Envelope)
+	}
+	return m, env
 }
 
 func flagStrings(fl []imap.Flag) []string {

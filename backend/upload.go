@@ -384,8 +384,8 @@ func (a *Account) checkAppended(ctx context.Context, b *mailbox, items []uploadI
 		seen := map[imap.UID]bool{}
 		for _, m := range meta {
 			is, ok := byUID[m.UID]
-			if !ok {
-				continue
+			if !ok || m.InternalDate.IsZero() {
+				continue // an unsolicited FETCH (see answered): looked at by content
 			}
 			seen[m.UID] = true
 			for _, i := range is {

@@ -38,6 +38,13 @@ type Options struct {
 	// Now is the clock for daily upload limits, throttling windows and
 	// default INTERNALDATEs; default time.Now.
 	Now func() time.Time
+	// FlagsFirst precedes the first FETCH response of each message in a
+	// session that carries more than UID and FLAGS with an unsolicited
+	// FETCH (UID FLAGS) of the same message, as a server does when another client changes the
+	// message's flags while the command runs (RFC 3501 7.4.2: a FETCH
+	// response may come at any time). A client library that takes the
+	// first response for a message as the answer gets only its flags.
+	FlagsFirst bool
 	// TLS additionally listens for implicit TLS (IMAPS, as the providers
 	// do on port 993) with a self-signed certificate (Server.CertPEM).
 	TLS bool
@@ -82,10 +89,12 @@ type Server struct {
 	profile *profile
 	limits  Limits
 	now     func() time.Time
-	inner   *imapserver.Server
-	innerLn *chanListener
-	tlsConf *tls.Config
-	logs    *logBuffer
+	// flagsFirst is Options.FlagsFirst.
+	flagsFirst bool
+	inner      *imapserver.Server
+	innerLn    *chanListener
+	tlsConf    *tls.Config
+	logs       *logBuffer
 
 	mu       sync.Mutex
 	users    []User
@@ -108,14 +117,15 @@ var _ testenv.Server = (*Server)(nil)
 func start(t testing.TB, p *profile, opts Options) *Server {
 	t.Helper()
 	s := &Server{
-		Host:     "127.0.0.1",
-		profile:  p,
-		limits:   opts.Limits.resolve(p.defaults),
-		now:      opts.Now,
-		logs:     &logBuffer{},
-		accounts: map[string]*account{},
-		conns:    map[net.Conn]struct{}{},
-		windows:  map[string]*window{},
+		Host:       "127.0.0.1",
+		profile:    p,
+		limits:     opts.Limits.resolve(p.defaults),
+		now:        opts.Now,
+		flagsFirst: opts.FlagsFirst,
+		logs:       &logBuffer{},
+		accounts:   map[string]*account{},
+		conns:      map[net.Conn]struct{}{},
+		windows:    map[string]*window{},
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -26,6 +26,9 @@ type session struct {
 	// imapserver runs Idle in a goroutine that, when the client goes away
 	// during IDLE, is still running when Close is called.
 	idleMu sync.Mutex
+	// echoed: the messages whose unsolicited FETCH this session sent
+	// (Options.FlagsFirst: once per message and session).
+	echoed map[uint64]bool
 }
 
 var (
@@ -608,6 +611,7 @@ func parseDate(s string) (time.Time, error) {
 }
 
 type fetched struct {
+	id    uint64
 	cseq  uint32
 	uid   imap.UID
 	flags []imap.Flag
@@ -632,11 +636,24 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 			e.msg.flags = addFlags(e.msg.flags, imap.FlagSeen)
 			s.a.notifyFlags(e.msg, s.tracker)
 		}
-		items = append(items, fetched{cseq: v.cseq[i], uid: e.uid, flags: entryFlags(e), date: e.msg.date, body: e.msg.body})
+		items = append(items, fetched{id: e.msg.id, cseq: v.cseq[i], uid: e.uid, flags: entryFlags(e), date: e.msg.date, body: e.msg.body})
 	}
 	s.a.mu.Unlock()
 	// Bodies are immutable: write without the lock.
+	more := opts.InternalDate || opts.RFC822Size || opts.Envelope || opts.BodyStructure != nil || len(opts.BodySection) > 0 || len(opts.BinarySection) > 0
 	for _, it := range items {
+		if s.a.srv.flagsFirst && more && !s.echoed[it.id] {
+			if s.echoed == nil {
+				s.echoed = map[uint64]bool{}
+			}
+			s.echoed[it.id] = true
+			rw := w.CreateMessage(it.cseq)
+			rw.WriteUID(it.uid)
+			rw.WriteFlags(it.flags)
+			if err := rw.Close(); err != nil {
+				return err
+			}
+		}
 		if err := writeFetch(w, it, opts); err != nil {
 			return err
 		}

@@ -154,19 +154,41 @@ func MailboxMessages(t testing.TB, addr, user, pass, mailbox string) []Msg {
 		return nil
 	}
 	section := &imap.FetchItemBodySection{Peek: true}
-	var seq imap.SeqSet
-	seq.AddRange(1, 0) // 1:*
-	bufs, err := c.Fetch(seq, &imap.FetchOptions{
+	items := &imap.FetchOptions{
 		UID:          true,
 		Flags:        true,
 		InternalDate: true,
 		BodySection:  []*imap.FetchItemBodySection{section},
-	}).Collect()
+	}
+	// By UID: a response without INTERNALDATE was an unsolicited FETCH (a
+	// flag change reported meanwhile) that imapclient took for the
+	// answer; those messages are asked for once more.
+	bufs, err := c.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, items).Collect()
 	if err != nil {
 		t.Fatalf("testenv: fetch %q for %s: %v", mailbox, user, err)
 	}
-	msgs := make([]Msg, 0, len(bufs))
+	var again []imap.UID
+	first := len(bufs)
 	for _, b := range bufs {
+		if b.InternalDate.IsZero() {
+			again = append(again, b.UID)
+		}
+	}
+	if len(again) > 0 {
+		more, err := c.Fetch(imap.UIDSetNum(again...), items).Collect()
+		if err != nil {
+			t.Fatalf("testenv: fetch %q for %s again: %v", mailbox, user, err)
+		}
+		bufs = append(bufs, more...)
+	}
+	msgs := make([]Msg, 0, len(bufs))
+	for i, b := range bufs {
+		if b.InternalDate.IsZero() {
+			if i < first {
+				continue // asked for again
+			}
+			t.Fatalf("testenv: %q UID %d: the server answered FETCH without INTERNALDATE", mailbox, b.UID)
+		}
 		msgs = append(msgs, Msg{
 			UID:          b.UID,
 			Flags:        normFlags(b.Flags),

@@ -1,0 +1,98 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/popbridge/popbridge/internal/imapemu"
+	"github.com/popbridge/popbridge/internal/testenv"
+)
+
+// TestUnsolicitedFetch: a server may report a flag change by another
+// client with a FETCH response at any time, also in the middle of the
+// bridge's own FETCH (RFC 3501 7.4.2); imapclient takes the first response
+// for a message as the answer. With a server that always does so
+// (imapemu FlagsFirst), the mirror still holds every message with its own
+// INTERNALDATE, size and flags; a drag is recorded as the server has it;
+// migrate and verify (both the default and -content) find every message.
+// Seen as a flake before: a message moved between server folders showed
+// a 1970 date.
+func TestUnsolicitedFetch(t *testing.T) {
+	for _, kind := range []string{"gmail", "m365"} {
+		t.Run(kind, func(t *testing.T) {
+			var srv testenv.Server
+			if kind == "gmail" {
+				srv = imapemu.StartGmail(t, imapemu.Options{FlagsFirst: true})
+			} else {
+				srv = imapemu.StartM365(t, imapemu.Options{FlagsFirst: true})
+			}
+			const user = "alice"
+			base := time.Date(2019, 4, 5, 6, 7, 8, 0, time.UTC)
+			for i := 1; i <= 5; i++ {
+				var flags []imap.Flag
+				if i%2 == 0 {
+					flags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered}
+				}
+				srv.Append(t, user, "INBOX", confMsg(fmt.Sprintf("unsolicited-%d", i), "body "+kind), flags, base.Add(time.Duration(i)*time.Hour))
+			}
+			src, _ := mboxSource(t, mbox(1, 2, 3))
+			be := newBridgeEnv(t, srv, user, src)
+			c := be.client(nil)
+
+			same := func(when, folder string) {
+				t.Helper()
+				want := srv.Messages(t, user, folder)
+				got := fetchAll(t, c, folder)
+				if len(got) != len(want) {
+					t.Fatalf("%s: the bridge shows %d messages in %s, the server has %d", when, len(got), folder, len(want))
+				}
+				for i := range want {
+					g, w := got[i], want[i]
+					if g.UID != w.UID || !bytes.Equal(g.Body, w.Body) || g.Size != int64(len(w.Body)) ||
+						fmt.Sprint(sortedFlags(g.Flags)) != fmt.Sprint(sortedFlags(w.Flags)) || !g.Date.Equal(w.InternalDate) {
+						t.Errorf("%s: %s UID %d: bridge size %d flags %v date %v; server UID %d size %d flags %v date %v",
+							when, folder, g.UID, g.Size, g.Flags, g.Date, w.UID, len(w.Body), w.Flags, w.InternalDate)
+					}
+				}
+			}
+			same("first sync", "INBOX")
+
+			// A server-side move (the mirror syncs the target at once).
+			if err := c.Create("Projects", nil).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			selectOK(t, c, "INBOX")
+			moveOK(t, c, imap.UIDSetNum(2), "Projects")
+			same("after a move", "Projects")
+			same("after a move", "INBOX")
+
+			// A drag of legacy mail, recorded from what was sent.
+			selectOK(t, c, "Local/Archive")
+			if _, err := c.Copy(imap.UIDSetNum(1, 2), "Projects").Wait(); err != nil {
+				t.Fatal(err)
+			}
+			same("after a drag", "Projects")
+
+			// Migrate the rest, then verify reads the server fresh.
+			_, res := mustMigrate(t, be.acct, MigrateOptions{Folders: []string{"Local/Archive"}, Mapping: map[string]string{"Local/Archive": "Projects"}})
+			if !res.Complete {
+				t.Fatalf("migrate: %+v", res)
+			}
+			same("after migrate", "Projects")
+			for _, content := range []bool{false, true} {
+				rep, err := be.acct.Verify(context.Background(), MigrateOptions{Folders: []string{"Local/Archive"}, Mapping: map[string]string{"Local/Archive": "Projects"}, Content: content})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !rep.OK || len(rep.Folders) != 1 || rep.Folders[0].InScope != 3 || rep.Folders[0].Present != 3 || len(rep.Missing) != 0 {
+					t.Errorf("verify (content %v): %+v", content, rep)
+				}
+			}
+		})
+	}
+}
