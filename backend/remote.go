@@ -388,8 +388,9 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 		}
 		if len(again) > 0 {
 			// A message expunged meanwhile is simply not answered; one
-			// answered twice without its items fails this sync (the next
-			// one starts over from the last commit).
+			// answered twice without its items is recorded as it came (a
+			// server that never sends them must not stop the folder's
+			// mirror).
 			got, err := c.Fetch(imap.UIDSetNum(again...), newMessageItems).Collect()
 			if err != nil {
 				return err
@@ -399,7 +400,7 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 					continue
 				}
 				if !answered(buf) {
-					return fmt.Errorf("the server answered FETCH of UID %d in %s twice without the items asked for", buf.UID, srvName)
+					a.log.Warn("the server answered FETCH twice without INTERNALDATE or the header fields", "mailbox", name, "uid", buf.UID)
 				}
 				m, env := remoteRecord(buf)
 				adds = append(adds, m)
