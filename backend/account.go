@@ -83,6 +83,11 @@ type Account struct {
 	namesMu   sync.Mutex
 	srvNaming *srvNames // the upstream's folder naming (names.go)
 
+	// listMu makes SyncFolders one at a time, LIST to commit: an older
+	// LIST applied after a newer one would drop a folder a client had
+	// just created.
+	listMu sync.Mutex
+
 	indexMu     sync.Mutex // one indexing run at a time
 	probMu      sync.Mutex
 	problems    map[string]string // problem text by path, reported once

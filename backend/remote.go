@@ -52,6 +52,8 @@ func (a *Account) SyncFolders(ctx context.Context) error {
 	if a.pool == nil {
 		return nil
 	}
+	a.listMu.Lock()
+	defer a.listMu.Unlock()
 	type rf struct {
 		name    string // the bridge's
 		srvName string // the server's
@@ -1093,7 +1095,59 @@ const (
 // is skipped (its UID stays 0) and reported; a lost connection fails the
 // messages in flight on it (what landed is found by the next sync) and
 // ends that worker; the others take the rest.
+//
+// Messages that share a Message-ID with an earlier one of todo (the
+// second delivery of a mailing-list message, an edited draft) go in a
+// later round, after the earlier ones are stored: on a server that keeps
+// one message per Message-ID (Gmail) the first in archive order is then
+// the one kept, on every run, instead of whichever connection was faster.
 func (a *Account) appendParallel(ctx context.Context, folder string, items []uploadItem, todo []int, out []imap.UID, errs []error) error {
+	var refused error
+	rounds := messageIDRounds(items, todo)
+	for r, round := range rounds {
+		lost, ref := a.appendRound(ctx, folder, items, round, out, errs)
+		if lost != nil {
+			for _, later := range rounds[r+1:] {
+				for _, i := range later {
+					errs[i] = lost
+				}
+			}
+			return lost
+		}
+		if refused == nil {
+			refused = ref
+		}
+	}
+	return refused
+}
+
+// messageIDRounds splits todo into rounds: each message goes in the round
+// after the last earlier message with its Message-ID (messages without
+// one, the first round). Nearly always there is one round.
+func messageIDRounds(items []uploadItem, todo []int) [][]int {
+	if len(todo) < 2 {
+		return [][]int{todo}
+	}
+	seen := make(map[string]int, len(todo)) // Message-ID -> messages so far
+	var rounds [][]int
+	for _, i := range todo {
+		hdr, _ := message.SplitHeader(items[i].body)
+		r := 0
+		if id := message.MessageID(hdr); id != "" {
+			r = seen[id]
+			seen[id] = r + 1
+		}
+		for len(rounds) <= r {
+			rounds = append(rounds, nil)
+		}
+		rounds[r] = append(rounds[r], i)
+	}
+	return rounds
+}
+
+// appendRound is one round of appendParallel: the first lost connection
+// (the messages no worker took are failed with it) and the first refusal.
+func (a *Account) appendRound(ctx context.Context, folder string, items []uploadItem, todo []int, out []imap.UID, errs []error) (lost, firstRefused error) {
 	workers := uploadWorkers(a.pool.MaxConnections(), a.opts.Exclusive, len(todo))
 	if caps := a.pool.Caps(); caps != nil && !caps.Has(imap.CapLiteralPlus) && !caps.Has(imap.CapLiteralMinus) {
 		// A server without non-synchronising literals (Courier-IMAP) takes
@@ -1108,9 +1162,8 @@ func (a *Account) appendParallel(ctx context.Context, folder string, items []upl
 	}
 	close(next)
 	var (
-		mu                 sync.Mutex
-		lost, firstRefused error // the first lost connection, the first refusal
-		wg                 sync.WaitGroup
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -1139,10 +1192,7 @@ func (a *Account) appendParallel(ctx context.Context, folder string, items []upl
 			errs[i] = lost
 		}
 	}
-	if lost != nil {
-		return lost
-	}
-	return firstRefused
+	return lost, firstRefused
 }
 
 // uploadWorkers is how many connections an upload of n messages uses:

@@ -96,3 +96,51 @@ func TestUnsolicitedFetch(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateWhileListing: a folder a client creates is there at once, also
+// while the bridge re-reads the server's folder list in the background (a
+// LIST answered before the CREATE and applied after it dropped the new
+// folder: the client's next MOVE into it failed with TRYCREATE).
+func TestCreateWhileListing(t *testing.T) {
+	srv := imapemu.StartM365(t, imapemu.Options{})
+	be := newBridgeEnv(t, srv, "alice")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			_ = be.acct.SyncFolders(ctx)
+		}
+	}()
+	defer func() { cancel(); <-done }()
+	c := be.client(nil)
+	for i := 0; i < 40; i++ {
+		name := fmt.Sprintf("New %d", i)
+		if err := c.Create(name, nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Select(name, nil).Wait(); err != nil {
+			t.Fatalf("SELECT %q right after its CREATE: %v", name, err)
+		}
+	}
+}
+
+// TestMessageIDRounds: a message goes in the round after the last earlier
+// one with its Message-ID; order within a round is archive order.
+func TestMessageIDRounds(t *testing.T) {
+	msg := func(id string) uploadItem {
+		h := "Subject: x\r\n"
+		if id != "" {
+			h += "Message-ID: <" + id + ">\r\n"
+		}
+		return uploadItem{body: []byte(h + "\r\nbody\r\n")}
+	}
+	items := []uploadItem{msg("a@x"), msg(""), msg("b@x"), msg("a@x"), msg(""), msg("a@x"), msg("b@x"), msg("c@x")}
+	got := messageIDRounds(items, []int{0, 1, 2, 3, 4, 5, 6, 7})
+	if fmt.Sprint(got) != "[[0 1 2 4 7] [3 6] [5]]" {
+		t.Errorf("rounds %v", got)
+	}
+	if got := messageIDRounds(items, []int{5}); fmt.Sprint(got) != "[[5]]" {
+		t.Errorf("one message: %v", got)
+	}
+}
