@@ -19,6 +19,11 @@
 //   - Before bytes are served from an archive offset, their CRC is checked
 //     against the index; a mismatch means the archive changed under us, the
 //     folder is re-indexed and the client gets a NO, never wrong bytes.
+//   - Every FETCH to the server is by UID, and what comes back is checked:
+//     imapclient gives a command the first response it sees for each UID,
+//     which may be an unsolicited one (a flag change by another client,
+//     RFC 3501 7.4.2) without the items asked for. Such messages, and any
+//     the answer left out, are asked for again (answered, fetchBodies).
 package backend
 
 import (
