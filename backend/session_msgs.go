@@ -75,7 +75,7 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	}
 	b := v.box
 	b.mu.Lock()
-	targets := v.resolveLocked(numSet)
+	idx := v.indexesLocked(numSet)
 	name := b.name
 	b.mu.Unlock()
 
@@ -92,18 +92,33 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	needRec := needBody || options.Envelope || options.BodyStructure != nil || markSeen
 
 	var firstErr error
-	for start := 0; start < len(targets); {
+	for start := 0; start < len(idx); {
 		// Chunks bound what is held at once: ≤ fetchChunk messages and,
 		// when bodies are read, ≤ fetchChunkBytes of them (one big message
-		// may exceed it alone).
-		end := start + 1
-		size := targets[start].size
-		for end < len(targets) && end-start < fetchChunk && (!needBody || size+targets[end].size <= fetchChunkBytes) {
-			size += targets[end].size
-			end++
+		// may exceed it alone). Each chunk is described when its turn
+		// comes (ten clients fetching 1:* of 100k messages held 15 MB of
+		// descriptions), with its flags as they are then.
+		stop := min(start+fetchChunk, len(idx))
+		var chunk []target
+		var size int64
+		pos := start
+		b.mu.Lock()
+		for ; pos < stop; pos++ {
+			t, ok := v.targetLocked(idx[pos])
+			if !ok {
+				continue
+			}
+			if needBody && len(chunk) > 0 && size+t.size > fetchChunkBytes {
+				break
+			}
+			size += t.size
+			chunk = append(chunk, t)
 		}
-		chunk := targets[start:end]
-		start = end
+		b.mu.Unlock()
+		start = pos
+		if len(chunk) == 0 {
+			continue
+		}
 		recs := make([]*store.Message, len(chunk))
 		envs := make([][]byte, len(chunk))
 		bss := make([][]byte, len(chunk))

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -261,7 +262,13 @@ func (s *Session) announceFor(flags []imap.Flag) error {
 // numbers the folder: messages another session expunged are still
 // addressable (from limbo) until this session has been told.
 func (v *view) resolveLocked(numSet imap.NumSet) []target {
-	b := v.box
+	return v.targetsLocked(v.indexesLocked(numSet))
+}
+
+// indexesLocked resolves a sequence or UID set to indexes into v.uids, in
+// ascending order without repeats. Only this session changes v.uids,
+// between commands, so the indexes stay valid during a command.
+func (v *view) indexesLocked(numSet imap.NumSet) []int {
 	if imap.IsSearchRes(numSet) {
 		numSet = v.searchRes
 	}
@@ -292,23 +299,28 @@ func (v *view) resolveLocked(numSet imap.NumSet) []target {
 		}
 	}
 	sort.Ints(idx)
+	return slices.Compact(idx)
+}
+
+// targetsLocked describes the messages at idx (from indexesLocked) as they
+// are now; one gone for good is left out.
+func (v *view) targetsLocked(idx []int) []target {
 	out := make([]target, 0, len(idx))
-	last := -1
 	for _, i := range idx {
-		if i == last {
-			continue
+		if t, ok := v.targetLocked(i); ok {
+			out = append(out, t)
 		}
-		last = i
-		uid := v.uids[i]
-		info, it, ok := b.infoLocked(uid)
-		if !ok {
-			continue
-		}
-		t := target{seq: uint32(i) + 1, uid: uid, flags: info.flags, size: info.size, date: info.date}
-		if it != nil {
-			t.gone = it
-		}
-		out = append(out, t)
 	}
 	return out
+}
+
+// targetLocked describes the message at index i of v.uids; false when it
+// is gone for good.
+func (v *view) targetLocked(i int) (target, bool) {
+	uid := v.uids[i]
+	info, it, ok := v.box.infoLocked(uid)
+	if !ok {
+		return target{}, false
+	}
+	return target{seq: uint32(i) + 1, uid: uid, flags: info.flags, size: info.size, date: info.date, gone: it}, true
 }
