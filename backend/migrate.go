@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -1094,8 +1093,12 @@ func (a *Account) readServer(ctx context.Context, folder string, want map[messag
 		if err != nil {
 			return err
 		}
+		asked := make(map[imap.UID]bool, len(again))
+		for _, u := range again {
+			asked[u] = true
+		}
 		for _, buf := range got {
-			if !slices.Contains(again, buf.UID) {
+			if !asked[buf.UID] {
 				continue
 			}
 			if len(buf.BodySection) == 0 {

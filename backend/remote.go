@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"github.com/popbridge/popbridge/internal/units"
 	"io"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -397,8 +396,12 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 			if err != nil {
 				return err
 			}
+			asked := make(map[imap.UID]bool, len(again))
+			for _, u := range again {
+				asked[u] = true
+			}
 			for _, buf := range got {
-				if !slices.Contains(again, buf.UID) {
+				if !asked[buf.UID] {
 					continue
 				}
 				if !answered(buf) {
