@@ -1089,18 +1089,11 @@ func (a *Account) readServer(ctx context.Context, folder string, want map[messag
 		if err := cmd.Close(); err != nil || len(again) == 0 {
 			return err
 		}
-		got, err := c.Fetch(imap.UIDSetNum(again...), items).Collect()
+		got, err := fetchAgain(c, again, items)
 		if err != nil {
 			return err
 		}
-		asked := make(map[imap.UID]bool, len(again))
-		for _, u := range again {
-			asked[u] = true
-		}
 		for _, buf := range got {
-			if !asked[buf.UID] {
-				continue
-			}
 			if len(buf.BodySection) == 0 {
 				// Counted, but matches nothing: its archive copy, if any,
 				// is reported missing rather than taken as there.

@@ -392,18 +392,11 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 			// answered twice without its items is recorded as it came (a
 			// server that never sends them must not stop the folder's
 			// mirror).
-			got, err := c.Fetch(imap.UIDSetNum(again...), newMessageItems).Collect()
+			got, err := fetchAgain(c, again, newMessageItems)
 			if err != nil {
 				return err
 			}
-			asked := make(map[imap.UID]bool, len(again))
-			for _, u := range again {
-				asked[u] = true
-			}
 			for _, buf := range got {
-				if !asked[buf.UID] {
-					continue
-				}
 				if !answered(buf) {
 					a.log.Warn("the server answered FETCH twice without INTERNALDATE or the header fields", "mailbox", name, "uid", buf.UID)
 				}
@@ -449,6 +442,26 @@ var newMessageItems = &imap.FetchOptions{
 // Every server sends INTERNALDATE when asked; a flag update never does.
 func answered(buf *imapclient.FetchMessageBuffer) bool {
 	return !buf.InternalDate.IsZero() && len(buf.BodySection) > 0
+}
+
+// fetchAgain asks once more for uids, whose first answer lacked what was
+// asked for (see answered), and returns the answers for those UIDs.
+func fetchAgain(c *imapclient.Client, uids []imap.UID, items *imap.FetchOptions) ([]*imapclient.FetchMessageBuffer, error) {
+	got, err := c.Fetch(imap.UIDSetNum(uids...), items).Collect()
+	if err != nil {
+		return nil, err
+	}
+	asked := make(map[imap.UID]bool, len(uids))
+	for _, u := range uids {
+		asked[u] = true
+	}
+	out := got[:0]
+	for _, buf := range got {
+		if asked[buf.UID] {
+			out = append(out, buf)
+		}
+	}
+	return out, nil
 }
 
 // remoteRecord is the mirror's record of a server message.

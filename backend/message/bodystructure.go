@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/popbridge/popbridge/internal/binrec"
 )
 
 // BodyStructure returns the BODYSTRUCTURE of a served message, like
@@ -125,10 +127,10 @@ const bodyStructureVersion = 1
 // DecodeBodyStructure returns is deeply equal to bs (nil and empty maps and
 // lists kept apart, nested envelopes included).
 func EncodeBodyStructure(bs imap.BodyStructure) []byte {
-	e := &encoder{b: make([]byte, 0, 256)}
-	e.byte(bodyStructureVersion)
+	e := &encoder{binrec.Encoder{B: make([]byte, 0, 256)}}
+	e.Byte(bodyStructureVersion)
 	e.bodyStructure(bs)
-	return e.b
+	return e.B
 }
 
 // Node tags.
@@ -140,11 +142,11 @@ const (
 
 func (e *encoder) disposition(d *imap.BodyStructureDisposition) {
 	if d == nil {
-		e.byte(0)
+		e.Byte(0)
 		return
 	}
-	e.byte(1)
-	e.str(d.Value)
+	e.Byte(1)
+	e.Str(d.Value)
 	e.params(d.Params)
 }
 
@@ -152,149 +154,149 @@ func (e *encoder) bodyStructure(bs imap.BodyStructure) {
 	switch bs := bs.(type) {
 	case *imap.BodyStructureSinglePart:
 		if bs == nil {
-			e.byte(bsNil)
+			e.Byte(bsNil)
 			return
 		}
-		e.byte(bsSingle)
-		e.str(bs.Type)
-		e.str(bs.Subtype)
+		e.Byte(bsSingle)
+		e.Str(bs.Type)
+		e.Str(bs.Subtype)
 		e.params(bs.Params)
-		e.str(bs.ID)
-		e.str(bs.Description)
-		e.str(bs.Encoding)
-		e.uvarint(uint64(bs.Size))
+		e.Str(bs.ID)
+		e.Str(bs.Description)
+		e.Str(bs.Encoding)
+		e.Uvarint(uint64(bs.Size))
 		if m := bs.MessageRFC822; m != nil {
-			e.byte(1)
+			e.Byte(1)
 			e.envelope(m.Envelope)
 			e.bodyStructure(m.BodyStructure)
-			e.varint(m.NumLines)
+			e.Varint(m.NumLines)
 		} else {
-			e.byte(0)
+			e.Byte(0)
 		}
 		if t := bs.Text; t != nil {
-			e.byte(1)
-			e.varint(t.NumLines)
+			e.Byte(1)
+			e.Varint(t.NumLines)
 		} else {
-			e.byte(0)
+			e.Byte(0)
 		}
 		if x := bs.Extended; x != nil {
-			e.byte(1)
+			e.Byte(1)
 			e.disposition(x.Disposition)
-			e.strs(x.Language)
-			e.str(x.Location)
+			e.Strs(x.Language)
+			e.Str(x.Location)
 		} else {
-			e.byte(0)
+			e.Byte(0)
 		}
 	case *imap.BodyStructureMultiPart:
 		if bs == nil {
-			e.byte(bsNil)
+			e.Byte(bsNil)
 			return
 		}
-		e.byte(bsMulti)
-		e.str(bs.Subtype)
-		e.listLen(bs.Children == nil, len(bs.Children))
+		e.Byte(bsMulti)
+		e.Str(bs.Subtype)
+		e.ListLen(bs.Children == nil, len(bs.Children))
 		for _, c := range bs.Children {
 			e.bodyStructure(c)
 		}
 		if x := bs.Extended; x != nil {
-			e.byte(1)
+			e.Byte(1)
 			e.params(x.Params)
 			e.disposition(x.Disposition)
-			e.strs(x.Language)
-			e.str(x.Location)
+			e.Strs(x.Language)
+			e.Str(x.Location)
 		} else {
-			e.byte(0)
+			e.Byte(0)
 		}
 	default:
-		e.byte(bsNil)
+		e.Byte(bsNil)
 	}
 }
 
 // DecodeBodyStructure decodes what EncodeBodyStructure encoded.
 func DecodeBodyStructure(b []byte) (imap.BodyStructure, error) {
-	d := &decoder{b: b}
-	if v := d.byte(); d.err == nil && v != bodyStructureVersion {
+	d := &decoder{binrec.Decoder{B: b}}
+	if v := d.Byte(); d.Err == nil && v != bodyStructureVersion {
 		return nil, fmt.Errorf("decode body structure: unknown version %d", v)
 	}
 	bs := d.bodyStructure(0)
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return nil, fmt.Errorf("decode body structure: %w", err)
 	}
 	return bs, nil
 }
 
 func (d *decoder) disposition() *imap.BodyStructureDisposition {
-	if !d.bool() {
+	if !d.Bool() {
 		return nil
 	}
-	return &imap.BodyStructureDisposition{Value: d.str(), Params: d.params()}
+	return &imap.BodyStructureDisposition{Value: d.Str(), Params: d.params()}
 }
 
 func (d *decoder) bodyStructure(depth int) imap.BodyStructure {
 	if depth > 2*maxDepth+2 {
-		d.fail(fmt.Errorf("nesting deeper than %d", 2*maxDepth+2))
+		d.Fail(fmt.Errorf("nesting deeper than %d", 2*maxDepth+2))
 		return nil
 	}
-	switch tag := d.byte(); tag {
+	switch tag := d.Byte(); tag {
 	case bsNil:
 		return nil
 	case bsSingle:
 		bs := &imap.BodyStructureSinglePart{
-			Type:        d.str(),
-			Subtype:     d.str(),
+			Type:        d.Str(),
+			Subtype:     d.Str(),
 			Params:      d.params(),
-			ID:          d.str(),
-			Description: d.str(),
-			Encoding:    d.str(),
+			ID:          d.Str(),
+			Description: d.Str(),
+			Encoding:    d.Str(),
 		}
-		size := d.uvarint()
+		size := d.Uvarint()
 		if size > 1<<32-1 {
-			d.fail(fmt.Errorf("size %d out of range", size))
+			d.Fail(fmt.Errorf("size %d out of range", size))
 		}
 		bs.Size = uint32(size)
-		if d.bool() {
+		if d.Bool() {
 			m := &imap.BodyStructureMessageRFC822{}
 			m.Envelope = d.envelope()
 			m.BodyStructure = d.bodyStructure(depth + 1)
-			m.NumLines = d.varint()
+			m.NumLines = d.Varint()
 			bs.MessageRFC822 = m
 		}
-		if d.bool() {
-			bs.Text = &imap.BodyStructureText{NumLines: d.varint()}
+		if d.Bool() {
+			bs.Text = &imap.BodyStructureText{NumLines: d.Varint()}
 		}
-		if d.bool() {
+		if d.Bool() {
 			bs.Extended = &imap.BodyStructureSinglePartExt{
 				Disposition: d.disposition(),
-				Language:    d.strs(),
-				Location:    d.str(),
+				Language:    d.Strs(),
+				Location:    d.Str(),
 			}
 		}
-		if d.err != nil {
+		if d.Err != nil {
 			return nil
 		}
 		return bs
 	case bsMulti:
-		bs := &imap.BodyStructureMultiPart{Subtype: d.str()}
-		if n := d.listLen(); n >= 0 {
+		bs := &imap.BodyStructureMultiPart{Subtype: d.Str()}
+		if n := d.ListLen(); n >= 0 {
 			bs.Children = make([]imap.BodyStructure, 0, n)
-			for i := 0; i < n && d.err == nil; i++ {
+			for i := 0; i < n && d.Err == nil; i++ {
 				bs.Children = append(bs.Children, d.bodyStructure(depth+1))
 			}
 		}
-		if d.bool() {
+		if d.Bool() {
 			bs.Extended = &imap.BodyStructureMultiPartExt{
 				Params:      d.params(),
 				Disposition: d.disposition(),
-				Language:    d.strs(),
-				Location:    d.str(),
+				Language:    d.Strs(),
+				Location:    d.Str(),
 			}
 		}
-		if d.err != nil {
+		if d.Err != nil {
 			return nil
 		}
 		return bs
 	default:
-		d.fail(fmt.Errorf("bad node tag %d", tag))
+		d.Fail(fmt.Errorf("bad node tag %d", tag))
 		return nil
 	}
 }

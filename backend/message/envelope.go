@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/popbridge/popbridge/internal/binrec"
 )
 
 // Envelope returns the ENVELOPE of a message from its header (a whole
@@ -70,55 +72,55 @@ const envelopeVersion = 1
 // gives back an equal envelope: the same instant and zone offset of Date,
 // the same strings, nil and empty lists kept apart.
 func EncodeEnvelope(e *imap.Envelope) []byte {
-	enc := &encoder{b: make([]byte, 0, 128)}
-	enc.byte(envelopeVersion)
+	enc := &encoder{binrec.Encoder{B: make([]byte, 0, 128)}}
+	enc.Byte(envelopeVersion)
 	enc.envelope(e)
-	return enc.b
+	return enc.B
 }
 
 func (e *encoder) envelope(env *imap.Envelope) {
 	if env == nil {
-		e.byte(0)
+		e.Byte(0)
 		return
 	}
-	e.byte(1)
+	e.Byte(1)
 	e.time(env.Date)
-	e.str(env.Subject)
+	e.Str(env.Subject)
 	for _, l := range [][]imap.Address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
-		e.listLen(l == nil, len(l))
+		e.ListLen(l == nil, len(l))
 		for _, a := range l {
-			e.str(a.Name)
-			e.str(a.Mailbox)
-			e.str(a.Host)
+			e.Str(a.Name)
+			e.Str(a.Mailbox)
+			e.Str(a.Host)
 		}
 	}
-	e.strs(env.InReplyTo)
-	e.str(env.MessageID)
+	e.Strs(env.InReplyTo)
+	e.Str(env.MessageID)
 }
 
 // time: 0 = zero; 1 = UTC; 2 = fixed offset (seconds follow); 3 = Local.
 // Then Unix seconds and nanoseconds.
 func (e *encoder) time(t time.Time) {
 	if t.IsZero() {
-		e.byte(0)
+		e.Byte(0)
 		return
 	}
 	switch t.Location() {
 	case time.UTC:
-		e.byte(1)
+		e.Byte(1)
 	case time.Local:
-		e.byte(3)
+		e.Byte(3)
 	default:
 		_, off := t.Zone()
-		e.byte(2)
-		e.varint(int64(off))
+		e.Byte(2)
+		e.Varint(int64(off))
 	}
-	e.varint(t.Unix())
-	e.uvarint(uint64(t.Nanosecond()))
+	e.Varint(t.Unix())
+	e.Uvarint(uint64(t.Nanosecond()))
 }
 
 func (d *decoder) time() time.Time {
-	kind := d.byte()
+	kind := d.Byte()
 	var loc *time.Location
 	switch kind {
 	case 0:
@@ -126,24 +128,24 @@ func (d *decoder) time() time.Time {
 	case 1:
 		loc = time.UTC
 	case 2:
-		off := d.varint()
+		off := d.Varint()
 		if off < -86400 || off > 86400 {
-			d.fail(fmt.Errorf("bad zone offset %d", off))
+			d.Fail(fmt.Errorf("bad zone offset %d", off))
 			return time.Time{}
 		}
 		loc = fixedZone(int(off))
 	case 3:
 		loc = time.Local
 	default:
-		d.fail(fmt.Errorf("bad time kind %d", kind))
+		d.Fail(fmt.Errorf("bad time kind %d", kind))
 		return time.Time{}
 	}
-	sec := d.varint()
-	nsec := d.uvarint()
+	sec := d.Varint()
+	nsec := d.Uvarint()
 	if nsec >= 1e9 {
-		d.fail(fmt.Errorf("bad nanoseconds %d", nsec))
+		d.Fail(fmt.Errorf("bad nanoseconds %d", nsec))
 	}
-	if d.err != nil {
+	if d.Err != nil {
 		return time.Time{}
 	}
 	return time.Unix(sec, int64(nsec)).In(loc)
@@ -151,35 +153,35 @@ func (d *decoder) time() time.Time {
 
 // DecodeEnvelope decodes what EncodeEnvelope encoded.
 func DecodeEnvelope(b []byte) (*imap.Envelope, error) {
-	d := &decoder{b: b}
-	if v := d.byte(); d.err == nil && v != envelopeVersion {
+	d := &decoder{binrec.Decoder{B: b}}
+	if v := d.Byte(); d.Err == nil && v != envelopeVersion {
 		return nil, fmt.Errorf("decode envelope: unknown version %d", v)
 	}
 	env := d.envelope()
-	if err := d.end(); err != nil {
+	if err := d.End(); err != nil {
 		return nil, fmt.Errorf("decode envelope: %w", err)
 	}
 	return env, nil
 }
 
 func (d *decoder) envelope() *imap.Envelope {
-	if !d.bool() {
+	if !d.Bool() {
 		return nil
 	}
 	env := &imap.Envelope{}
 	env.Date = d.time()
-	env.Subject = d.str()
+	env.Subject = d.Str()
 	for _, l := range []*[]imap.Address{&env.From, &env.Sender, &env.ReplyTo, &env.To, &env.Cc, &env.Bcc} {
-		n := d.listLen()
+		n := d.ListLen()
 		if n < 0 {
 			continue
 		}
 		*l = make([]imap.Address, 0, n)
-		for i := 0; i < n && d.err == nil; i++ {
-			*l = append(*l, imap.Address{Name: d.str(), Mailbox: d.str(), Host: d.str()})
+		for i := 0; i < n && d.Err == nil; i++ {
+			*l = append(*l, imap.Address{Name: d.Str(), Mailbox: d.Str(), Host: d.Str()})
 		}
 	}
-	env.InReplyTo = d.strs()
-	env.MessageID = d.str()
+	env.InReplyTo = d.Strs()
+	env.MessageID = d.Str()
 	return env
 }
