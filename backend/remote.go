@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"github.com/popbridge/popbridge/internal/units"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -340,9 +341,12 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 		envs := map[uint32][]byte{}
 		ascending := true
 		// UIDs whose answer was an unsolicited FETCH (see answered): asked
-		// for again below. Until then no chunk is committed, since a chunk
-		// must hold every UID below its highest.
+		// for again below. Since a chunk must hold every UID below its
+		// highest, until then only what is below the lowest of them is
+		// committed (a flag change on a recent message, the usual cause,
+		// holds back little).
 		var again []imap.UID
+		lowestAgain := imap.UID(0)
 		if sd.NumMessages > 0 {
 			cmd := c.Fetch(imap.UIDSet{{Start: imap.UID(f.HighestUID + 1), Stop: 0}}, newMessageItems)
 			for {
@@ -360,6 +364,9 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 				}
 				if !answered(buf) {
 					again = append(again, buf.UID)
+					if lowestAgain == 0 || buf.UID < lowestAgain {
+						lowestAgain = buf.UID
+					}
 					continue
 				}
 				m, env := remoteRecord(buf)
@@ -375,12 +382,24 @@ func (a *Account) syncRemoteIf(ctx context.Context, name string, sweep bool, sin
 				// resumes after the last chunk. Only while the server sends
 				// UIDs in ascending order (all do in practice): a chunk
 				// must hold every UID below its highest.
-				if ascending && len(again) == 0 && len(adds) >= syncChunk {
-					if err := a.applyRemote(b, startGen, present, known, adds, envs, m.UID+1); err != nil {
-						cmd.Close()
-						return err
+				if ascending && len(adds) >= syncChunk {
+					n := len(adds)
+					if lowestAgain != 0 {
+						n = sort.Search(n, func(i int) bool { return adds[i].UID >= uint32(lowestAgain) })
 					}
-					present, known, adds, envs = nil, 0, nil, map[uint32][]byte{}
+					if n > 0 {
+						if err := a.applyRemote(b, startGen, present, known, adds[:n], envs, adds[n-1].UID+1); err != nil {
+							cmd.Close()
+							return err
+						}
+						rest := map[uint32][]byte{}
+						for _, m := range adds[n:] {
+							if env, ok := envs[m.UID]; ok {
+								rest[m.UID] = env
+							}
+						}
+						present, known, adds, envs = nil, 0, slices.Clone(adds[n:]), rest
+					}
 				}
 			}
 			if err := cmd.Close(); err != nil {

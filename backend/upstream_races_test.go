@@ -27,9 +27,9 @@ func TestUnsolicitedFetch(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			var srv testenv.Server
 			if kind == "gmail" {
-				srv = imapemu.StartGmail(t, imapemu.Options{FlagsFirst: true})
+				srv = imapemu.StartGmail(t, imapemu.Options{FlagsFirst: everyUID})
 			} else {
-				srv = imapemu.StartM365(t, imapemu.Options{FlagsFirst: true})
+				srv = imapemu.StartM365(t, imapemu.Options{FlagsFirst: everyUID})
 			}
 			const user = "alice"
 			base := time.Date(2019, 4, 5, 6, 7, 8, 0, time.UTC)
@@ -93,6 +93,44 @@ func TestUnsolicitedFetch(t *testing.T) {
 					t.Errorf("verify (content %v): %+v", content, rep)
 				}
 			}
+		})
+	}
+}
+
+func everyUID(imap.UID) bool { return true }
+
+// TestUnsolicitedFetchInBigSync: a first sync that commits in chunks and
+// meets an unsolicited FETCH for one message still commits the chunks
+// below that message as it goes (memory stays bounded) and ends with every
+// message as the server has it; so does a restart after it.
+func TestUnsolicitedFetchInBigSync(t *testing.T) {
+	old := syncChunk
+	syncChunk = 3
+	t.Cleanup(func() { syncChunk = old })
+	for _, odd := range []imap.UID{1, 5, 12} {
+		t.Run(fmt.Sprint("UID ", odd), func(t *testing.T) {
+			srv := imapemu.StartM365(t, imapemu.Options{FlagsFirst: func(u imap.UID) bool { return u == odd }})
+			base := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+			for i := 1; i <= 12; i++ {
+				srv.Append(t, "alice", "INBOX", confMsg(fmt.Sprintf("big-%d", i), "body"), nil, base.Add(time.Duration(i)*time.Minute))
+			}
+			be := newBridgeEnv(t, srv, "alice")
+			check := func(when string) {
+				t.Helper()
+				want := srv.Messages(t, "alice", "INBOX")
+				got := fetchAll(t, be.client(nil), "INBOX")
+				if len(got) != len(want) {
+					t.Fatalf("%s: the bridge shows %d messages, the server has %d", when, len(got), len(want))
+				}
+				for i := range want {
+					if got[i].UID != want[i].UID || !bytes.Equal(got[i].Body, want[i].Body) || !got[i].Date.Equal(want[i].InternalDate) || got[i].Size != int64(len(want[i].Body)) {
+						t.Errorf("%s: UID %d: bridge size %d date %v; server UID %d size %d date %v", when, got[i].UID, got[i].Size, got[i].Date, want[i].UID, len(want[i].Body), want[i].InternalDate)
+					}
+				}
+			}
+			check("first sync")
+			be.restart()
+			check("after a restart")
 		})
 	}
 }

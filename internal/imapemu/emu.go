@@ -38,13 +38,14 @@ type Options struct {
 	// Now is the clock for daily upload limits, throttling windows and
 	// default INTERNALDATEs; default time.Now.
 	Now func() time.Time
-	// FlagsFirst precedes the first FETCH response of each message in a
-	// session that carries more than UID and FLAGS with an unsolicited
-	// FETCH (UID FLAGS) of the same message, as a server does when another client changes the
+	// FlagsFirst, for the messages whose UID it accepts, precedes the
+	// first FETCH response of the message in a session that carries more
+	// than UID and FLAGS with an unsolicited FETCH (UID FLAGS) of the
+	// same message, as a server does when another client changes the
 	// message's flags while the command runs (RFC 3501 7.4.2: a FETCH
 	// response may come at any time). A client library that takes the
 	// first response for a message as the answer gets only its flags.
-	FlagsFirst bool
+	FlagsFirst func(uid imap.UID) bool
 	// TLS additionally listens for implicit TLS (IMAPS, as the providers
 	// do on port 993) with a self-signed certificate (Server.CertPEM).
 	TLS bool
@@ -90,7 +91,7 @@ type Server struct {
 	limits  Limits
 	now     func() time.Time
 	// flagsFirst is Options.FlagsFirst.
-	flagsFirst bool
+	flagsFirst func(imap.UID) bool
 	inner      *imapserver.Server
 	innerLn    *chanListener
 	tlsConf    *tls.Config

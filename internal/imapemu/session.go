@@ -642,7 +642,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 	// Bodies are immutable: write without the lock.
 	more := opts.InternalDate || opts.RFC822Size || opts.Envelope || opts.BodyStructure != nil || len(opts.BodySection) > 0 || len(opts.BinarySection) > 0
 	for _, it := range items {
-		if s.a.srv.flagsFirst && more && !s.echoed[it.id] {
+		if s.a.srv.flagsFirst != nil && more && !s.echoed[it.id] && s.a.srv.flagsFirst(it.uid) {
 			if s.echoed == nil {
 				s.echoed = map[uint64]bool{}
 			}
