@@ -411,6 +411,10 @@ type POPSetting struct {
 	DeleteAfterDays int    `json:"delete_after_days,omitempty"`
 	DeliverTo       string `json:"deliver_to"`
 	IntervalMinutes int    `json:"interval_minutes"`
+	// OAuth2 is the provider of [pop3.oauth2] ("microsoft", "google"):
+	// the account signs in in the browser, not with a password. Saving
+	// the account without a password keeps it so.
+	OAuth2 string `json:"oauth2,omitempty"`
 }
 
 // UserSetting is one [[users]] without its hash.

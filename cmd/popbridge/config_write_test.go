@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -275,5 +276,78 @@ func TestConsoleListenConfig(t *testing.T) {
 		if err != nil || cfg.Console.Listen != want {
 			t.Errorf("%q: %v %q, want %q", doc, err, cfg.Console.Listen, want)
 		}
+	}
+}
+
+// TestSaveSettingsKeepsPOPAccounts: the console's setup shows one POP
+// account and sends the others back as they are; saving keeps every
+// account with its secret, its interval and its browser sign-in
+// ([pop3.oauth2]), which an edit without a password leaves in place.
+func TestSaveSettingsKeepsPOPAccounts(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "xdg"))
+	path := filepath.Join(dir, "popbridge.toml")
+	if _, err := newConfigFile(path, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(f, `
+[[pop3]]
+name = "isp"
+host = "pop.example.net"
+username = "taro"
+password = "isp-pw-1"
+interval = "10m"
+
+[[pop3]]
+name = "outlook"
+host = "outlook.office365.com"
+username = "taro@outlook.com"
+[pop3.oauth2]
+provider = "microsoft"
+client_id = "11111111-2222-3333-4444-555555555555"
+`)
+	f.Close()
+	cfg, _, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &configHost{path: path, cfg: cfg, now: time.Now}
+	set, _ := h.Settings()
+	if len(set.POP3) != 2 || set.POP3[1].OAuth2 != "microsoft" || set.POP3[0].OAuth2 != "" || !set.POP3[0].PasswordSet {
+		t.Fatalf("settings %+v", set.POP3)
+	}
+	// What console.js sends: the shown account edited, the other as it is.
+	keep := func(p control.POPSetting) control.POPChange {
+		return control.POPChange{OldName: p.Name, Name: p.Name, Host: p.Host, Port: p.Port, TLS: p.TLS, Username: p.Username,
+			LeaveOnServer: p.LeaveOnServer, DeleteAfterDays: p.DeleteAfterDays, DeliverTo: p.DeliverTo}
+	}
+	edited := keep(set.POP3[0])
+	edited.LeaveOnServer, edited.DeleteAfterDays = true, 14
+	if _, err := h.SaveSettings(context.Background(), control.SettingsChange{POP3: &[]control.POPChange{edited, keep(set.POP3[1])}}); err != nil {
+		t.Fatal(err)
+	}
+	// The Microsoft account shown alone, saved without a password.
+	set, _ = h.Settings()
+	if _, err := h.SaveSettings(context.Background(), control.SettingsChange{POP3: &[]control.POPChange{keep(set.POP3[1]), keep(set.POP3[0])}}); err != nil {
+		t.Fatalf("saving the browser sign-in account without a password: %v", err)
+	}
+	got, _, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]POP3Config{}
+	for _, p := range got.POP3 {
+		byName[p.Name] = p
+	}
+	isp, ms := byName["isp"], byName["outlook"]
+	if len(got.POP3) != 2 || !isp.IsSet() || isp.Interval.Duration() != 10*time.Minute || isp.DeleteAfter.Duration() != 14*24*time.Hour {
+		t.Errorf("the ISP account after the saves: %+v", isp)
+	}
+	if ms.OAuth2 == nil || ms.OAuth2.Provider != "microsoft" || ms.OAuth2.ClientID != "11111111-2222-3333-4444-555555555555" || ms.IsSet() {
+		t.Errorf("the Microsoft account after the saves: %+v (oauth2 %+v)", ms, ms.OAuth2)
 	}
 }

@@ -84,6 +84,9 @@ func settingsOf(c *Config) *control.Settings {
 		if p.DeleteAfter > 0 {
 			ps.DeleteAfterDays = int(p.DeleteAfter.Duration() / (24 * time.Hour))
 		}
+		if p.OAuth2 != nil {
+			ps.OAuth2 = p.OAuth2.Provider
+		}
 		s.POP3 = append(s.POP3, ps)
 	}
 	for _, u := range c.Users {
@@ -319,6 +322,9 @@ func applyChange(cfg *Config, ch control.SettingsChange) error {
 					return err
 				}
 				np.Secret = Secret{PasswordFile: f}
+			case old != nil && old.OAuth2 != nil:
+				// Still signs in in the browser ([pop3.oauth2]).
+				np.OAuth2 = old.OAuth2
 			case old != nil && old.IsSet():
 				np.Secret = old.Secret
 			default:

@@ -684,6 +684,17 @@
     // Step 3: the old POP account.
     const pop = { on: $('pop-on'), fields: $('pop-fields'), host: $('pop-host'), port: $('pop-port'), tls: $('pop-tls'), user: $('pop-username'), pass: $('pop-password') };
     const old = set.pop3[0];
+    // The setup shows one POP account; any others (from the configuration
+    // file) are sent back as they are, so that saving never drops them.
+    const others = set.pop3.slice(1);
+    const keepAsIs = (p) => ({
+      old_name: p.name, name: p.name, host: p.host, port: p.port, tls: p.tls, username: p.username, password: '',
+      leave_on_server: p.leave_on_server, delete_after_days: p.delete_after_days || 0, deliver_to: p.deliver_to,
+    });
+    if (others.length) {
+      $('pop-others').hidden = false;
+      setText('pop-others', t('setup.pop.others', { names: others.map((p) => p.name).join(', ') }));
+    }
     pop.on.addEventListener('change', () => { pop.fields.disabled = !pop.on.checked; });
     pop.tls.addEventListener('change', () => { pop.port.value = defPort(pop.tls.value, false); });
     if (old) {
@@ -693,6 +704,10 @@
       pop.tls.value = old.tls;
       pop.user.value = old.username;
       $('pop-password-saved').hidden = !old.password_set;
+      if (old.oauth2) {
+        $('pop-oauth').hidden = false;
+        setText('pop-oauth', t('setup.pop.oauth', { provider: { microsoft: 'Microsoft', google: 'Google' }[old.oauth2] || old.oauth2 }));
+      }
       const keep = old.leave_on_server ? (old.delete_after_days ? 'days' : 'keep') : 'delete';
       document.querySelector('input[name="pop-keep"][value="' + keep + '"]').checked = true;
       if (old.delete_after_days) $('pop-days').value = old.delete_after_days;
@@ -736,15 +751,15 @@
     });
     $('pop-form').addEventListener('submit', async (ev) => {
       ev.preventDefault();
-      let list = [];
+      let list = others.map(keepAsIs);
       if (pop.on.checked) {
         const keep = document.querySelector('input[name="pop-keep"]:checked').value;
-        list = [{
+        list.unshift({
           old_name: old ? old.name : '', name: old ? old.name : '', host: pop.host.value.trim(), port: Number(pop.port.value) || 0, tls: pop.tls.value,
           username: pop.user.value.trim(), password: pop.pass.value, leave_on_server: keep !== 'delete',
           delete_after_days: keep === 'days' ? Number($('pop-days').value) || 0 : 0,
           deliver_to: $('pop-deliver').value === 'INBOX' ? 'INBOX' : '',
-        }];
+        });
       }
       status('pop-status', t('saving'));
       try {
